@@ -1,0 +1,89 @@
+//! Attribute each charge to a PI, project and fund: from the configured tag
+//! keys first, then from `projects.yaml` (by project id, then by account).
+
+use crate::charge::{Attribution, Charge, Interner};
+use crate::config::TagKeys;
+use crate::projects::{Project, Projects};
+use std::sync::Arc;
+
+pub fn attribute(
+    charges: &mut [Charge],
+    keys: &TagKeys,
+    projects: &Projects,
+    strings: &mut Interner,
+) {
+    for c in charges.iter_mut() {
+        c.attribution = attribution(c, keys, projects, strings);
+    }
+}
+
+fn attribution(
+    c: &Charge,
+    keys: &TagKeys,
+    projects: &Projects,
+    strings: &mut Interner,
+) -> Attribution {
+    let tag = |key: &str| c.tag(key).map(str::trim).filter(|v| !v.is_empty());
+    let project_id = tag(&keys.project_id);
+    let project: Option<&Project> = match project_id {
+        Some(id) => projects.get(id),
+        None => [&*c.sub_account_id, &*c.billing_account_id]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .find_map(|a| projects.by_account(a)),
+    };
+    let or_project = |v: Option<&str>, from: fn(&Project) -> &str| -> String {
+        v.map(str::to_string)
+            .or_else(|| project.map(|p| from(p).to_string()))
+            .unwrap_or_default()
+    };
+    let reference = |key: &Option<String>| key.as_deref().and_then(tag).unwrap_or("").to_string();
+    let mut get = |s: String| -> Arc<str> { strings.get(&s) };
+    Attribution {
+        pi_email: get(or_project(tag(&keys.pi_email), |p| &p.pi.email).to_ascii_lowercase()),
+        project_id: get(or_project(project_id, |p| &p.id)),
+        fund_org: get(or_project(tag(&keys.fund_org), |p| &p.fund_org)),
+        cost_center: get(or_project(tag(&keys.cost_center), |p| &p.cost_center)),
+        reference_1: get(reference(&keys.reference_1)),
+        reference_2: get(reference(&keys.reference_2)),
+    }
+}
+
+/// A plausible email address: one `@`, a dotted domain, no spaces or brackets.
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._%+-'".contains(ch))
+    };
+    ok(local)
+        && ok(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(valid_email("a.lee@example.edu"));
+        for bad in [
+            "",
+            "a.lee",
+            "a@b",
+            "a lee@x.edu",
+            "<a@x.edu>",
+            "a@@x.edu",
+            "a@x..edu",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! `ocb build`: the whole pipeline, period by period, into a staging folder
+//! that replaces `output/` only when everything succeeded.
+
+use crate::charge::Interner;
+use crate::config::Config;
+use crate::discover::PeriodDir;
+use crate::flag::SourceTotals;
+use crate::outputs::{self, PeriodSummary};
+use crate::period::Period;
+use crate::pipeline::{self, PeriodData};
+use crate::problem::Problem;
+use crate::projects::Projects;
+use crate::write;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct Options {
+    pub out: PathBuf,
+    /// Periods whose PDFs are printed (empty: all).
+    pub periods: Vec<Period>,
+    pub pdf: bool,
+    pub quiet: bool,
+}
+
+#[derive(Default)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+    pub summaries: Vec<PeriodSummary>,
+    pub pdfs: usize,
+}
+
+/// The inputs of a repository: config, directory and periods, with problems.
+pub struct Repo {
+    pub root: PathBuf,
+    pub config: Config,
+    pub projects: Projects,
+    pub periods: Vec<PeriodDir>,
+    pub problems: Vec<Problem>,
+}
+
+pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
+    let shown = config_path
+        .strip_prefix(root)
+        .unwrap_or(config_path)
+        .display()
+        .to_string();
+    let config = Config::load(config_path, &shown)?;
+    let (projects, mut problems) = Projects::load(&root.join("projects.yaml"), "projects.yaml");
+    let (periods, mut more) = crate::discover::discover(root);
+    problems.append(&mut more);
+    Ok(Repo {
+        root: root.to_path_buf(),
+        config,
+        projects,
+        periods,
+        problems,
+    })
+}
+
+/// Run every period through the pipeline, calling `each` with the processed
+/// period (charges included). Periods are processed in order so the spike rule
+/// can read the previous period's totals.
+pub fn each_period(
+    repo: &Repo,
+    problems: &mut Vec<Problem>,
+    mut each: impl FnMut(&mut PeriodData) -> Result<()>,
+) -> Result<Vec<PeriodData>> {
+    let mut strings = Interner::default();
+    let mut previous: Option<(Period, SourceTotals)> = None;
+    let mut done = Vec::new();
+    for dir in &repo.periods {
+        problems.extend(crate::close::verify(dir));
+        let (charges, _rows, mut load_problems) = pipeline::load(dir, &repo.config, &mut strings);
+        if !load_problems.is_empty() {
+            // A period with bad rows builds nothing rather than a partial statement.
+            problems.append(&mut load_problems);
+            previous = None;
+            continue;
+        }
+        let prev = previous
+            .as_ref()
+            .filter(|(p, _)| *p == dir.period.prev())
+            .map(|(_, t)| t);
+        let (mut data, mut found) = pipeline::process(
+            dir.clone(),
+            charges,
+            &repo.config,
+            &repo.projects,
+            prev,
+            &mut strings,
+        )?;
+        problems.append(&mut found);
+        each(&mut data)?;
+        previous = Some((dir.period, pipeline::source_totals(&data.charges)));
+        // Only the rollup is kept across periods: memory stays bounded by one period.
+        data.charges = Vec::new();
+        done.push(data);
+    }
+    Ok(done)
+}
+
+pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> {
+    let repo = open(root, config_path)?;
+    let mut report = Report {
+        problems: repo.problems.clone(),
+        ..Report::default()
+    };
+    if opts.pdf {
+        // Before any work: a missing browser is an environment error (exit 2).
+        crate::pdf::find_chrome(repo.config.pdf.chrome.as_deref())?;
+    }
+    let staged = write::staging(&opts.out)?;
+    let dir = staged.path().to_path_buf();
+    let mut site = crate::site::Site::new(&repo)?;
+    let history = each_period(&repo, &mut report.problems, |data| {
+        let p = dir.join(data.dir.period.to_string());
+        let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
+            .context("cannot write charges.csv")?;
+        outputs::charges_csv(
+            &data.charges,
+            data.dir.period,
+            std::io::BufWriter::new(file),
+        )?;
+        let statements: Vec<_> = data
+            .rollup
+            .statements
+            .iter()
+            .map(|g| {
+                (
+                    data.numbers[&(
+                        g.key[0].clone(),
+                        g.key[1].clone(),
+                        g.key[2].clone(),
+                        g.key[3].clone(),
+                    )]
+                        .clone(),
+                    g,
+                )
+            })
+            .collect();
+        write::file(
+            &p.join("statements.csv"),
+            &outputs::statements_csv(&statements, data.dir.period)?,
+        )?;
+        let journal = crate::journal::render(
+            &data.charges,
+            &data.rollup,
+            &repo.config,
+            data.dir.period,
+            &data.numbers,
+            root,
+        )?;
+        write::file(&p.join("journal.csv"), &journal)?;
+        site.render_period(data, &dir)
+    })?;
+    for data in &history {
+        report.warnings.extend(data.stale.iter().cloned());
+        report.summaries.push(PeriodSummary {
+            period: data.dir.period,
+            status: crate::close::status(&data.dir),
+            sources: data.dir.files.iter().map(|f| f.source.clone()).collect(),
+            currencies: data.currencies.clone(),
+        });
+    }
+    if !report.problems.is_empty() {
+        report.problems.sort();
+        return Ok(report);
+    }
+    write::file(
+        &dir.join("summary.json"),
+        &outputs::summary_json(&report.summaries)?,
+    )?;
+    site.render_history(&history, &dir)?;
+    if opts.pdf {
+        report.pdfs = crate::pdf::print_all(
+            &repo,
+            &site.statements,
+            &history,
+            &dir,
+            &opts.periods,
+            opts.quiet,
+        )?;
+    }
+    write::replace(staged, &opts.out)?;
+    Ok(report)
+}

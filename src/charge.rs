@@ -1,0 +1,123 @@
+//! A charge: one FOCUS row with where it came from, who it is attributed to,
+//! the flags raised on it and the one state it ends in.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Billed,
+    Held,
+    Rejected,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Billed => "billed",
+            State::Held => "held",
+            State::Rejected => "rejected",
+        }
+    }
+}
+
+/// Who pays for a charge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub pi_email: Arc<str>,
+    pub project_id: Arc<str>,
+    pub fund_org: Arc<str>,
+    pub cost_center: Arc<str>,
+    pub reference_1: Arc<str>,
+    pub reference_2: Arc<str>,
+}
+
+/// A review flag: a stable code and what exactly was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    pub code: &'static str,
+    pub detail: String,
+    /// Whether this flag holds the charge (per `review.rules`), or only warns.
+    pub holds: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub id: String,
+    pub source: Arc<str>,
+    /// Path relative to the repository root, for messages and charges.csv.
+    pub file: Arc<str>,
+    pub line: u64,
+    pub billing_period_start: NaiveDate,
+    pub charge_period_start: Option<NaiveDate>,
+    pub billed: Decimal,
+    pub list: Decimal,
+    pub contracted: Decimal,
+    pub effective: Decimal,
+    pub has_list: bool,
+    pub currency: Arc<str>,
+    pub service_name: Arc<str>,
+    pub service_category: Arc<str>,
+    pub resource_id: Arc<str>,
+    pub resource_name: Arc<str>,
+    pub charge_category: Arc<str>,
+    pub charge_class: Arc<str>,
+    pub description: Arc<str>,
+    pub consumed_quantity: Option<Decimal>,
+    pub consumed_unit: Arc<str>,
+    pub sub_account_id: Arc<str>,
+    pub billing_account_id: Arc<str>,
+    pub tags: Vec<(Arc<str>, Arc<str>)>,
+    /// Columns ocb gives no meaning to (`x_` and others), as (name, value).
+    pub extra: Vec<(Arc<str>, Arc<str>)>,
+    /// Hash of the row's content without its occurrence index: equal for duplicates.
+    pub content: [u8; 16],
+    pub attribution: Attribution,
+    pub flags: Vec<Flag>,
+    pub state: State,
+    /// Index into the period's decisions, when one applies.
+    pub decision: Option<usize>,
+}
+
+impl Charge {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    }
+
+    pub fn flag_codes(&self) -> String {
+        self.flags
+            .iter()
+            .map(|f| f.code)
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    pub fn is_correction(&self) -> bool {
+        self.charge_class.eq_ignore_ascii_case("correction")
+    }
+}
+
+/// Shares repeated strings (services, currencies, PIs) between charges, so a
+/// million-row month stays small in memory.
+#[derive(Default)]
+pub struct Interner {
+    set: HashSet<Arc<str>>,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.set.insert(a.clone());
+        a
+    }
+}

@@ -1,0 +1,135 @@
+//! One small function per subcommand: resolve arguments, call the library,
+//! print results on stdout and problems on stderr, return the exit code.
+
+mod check;
+mod import;
+mod init;
+mod periods;
+mod review;
+pub use review::pending_entry;
+mod serve;
+
+use crate::build::{self, Options};
+use crate::cli::{Cli, Command, Global};
+use crate::period::Period;
+use crate::problem::Problem;
+use anyhow::{Context, Result, anyhow};
+use std::path::PathBuf;
+
+/// Exit code for problems in the user's data.
+pub const INVALID: u8 = 1;
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    match cli.command {
+        Command::Build {
+            out,
+            periods,
+            no_pdf,
+        } => build_cmd(&g, out, &periods, no_pdf),
+        Command::Check { files } => check::run(&g, &files),
+        Command::Import {
+            file,
+            source,
+            force,
+        } => import::run(&g, &file, &source, force),
+        Command::Periods => periods::run(&g),
+        Command::Review { period, write } => review::run(&g, period.as_deref(), write),
+        Command::Close { period } => review::close(&g, &period),
+        Command::Reopen { period, reason } => review::reopen(&g, &period, &reason),
+        Command::Init { dir } => init::run(dir.unwrap_or_else(|| g.root.clone())),
+        Command::Serve { port, no_pdf } => serve::run(&g, port, no_pdf),
+        Command::Sample(args) => {
+            let n = crate::sample::generate(&args)?;
+            if !g.quiet {
+                println!("wrote {n} rows to {}", args.out.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+pub fn parse_period(s: &str) -> Result<Period> {
+    s.parse::<Period>().map_err(|e| anyhow!("{e}"))
+}
+
+pub fn out_dir(g: &Global, out: Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| g.root.join("output"))
+}
+
+/// Print problems, one per line, and say that nothing was written.
+pub fn report_problems(problems: &[Problem], what: &str) {
+    for p in problems {
+        eprintln!("{p}");
+    }
+    eprintln!(
+        "ocb: {} problem{} in the inputs; {what}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+}
+
+pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: bool) -> Result<u8> {
+    let periods = periods
+        .iter()
+        .map(|p| parse_period(p))
+        .collect::<Result<Vec<_>>>()?;
+    let out = out_dir(g, out);
+    let opts = Options {
+        out: out.clone(),
+        periods,
+        pdf: !no_pdf,
+        quiet: g.quiet,
+    };
+    let report = build::build(&g.root, &g.config_path(), &opts)
+        .context("build failed; the previous output was left untouched")?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !report.problems.is_empty() {
+        report_problems(
+            &report.problems,
+            &format!("`{}` was not changed", out.display()),
+        );
+        return Ok(INVALID);
+    }
+    if !g.quiet {
+        let statements: usize = report
+            .summaries
+            .iter()
+            .map(|s| {
+                s.currencies
+                    .iter()
+                    .map(|c| c.billed_rows.min(1) as usize)
+                    .sum::<usize>()
+            })
+            .sum();
+        let _ = statements;
+        println!(
+            "built {}: {} period{}, {} PDF statement{}",
+            out.display(),
+            report.summaries.len(),
+            plural(report.summaries.len()),
+            report.pdfs,
+            plural(report.pdfs)
+        );
+        for s in &report.summaries {
+            for c in &s.currencies {
+                println!(
+                    "  {} {}: {} rows, billed {}, held {}, rejected {}",
+                    s.period,
+                    c.currency,
+                    c.input_rows,
+                    crate::money::format(c.billed, &c.currency),
+                    crate::money::format(c.held, &c.currency),
+                    crate::money::format(c.rejected, &c.currency)
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,105 @@
+//! `ocb periods`: one line per period with rows, sources, totals and status.
+
+use super::INVALID;
+use crate::cli::Global;
+use crate::money::format;
+use anyhow::Result;
+
+pub fn run(g: &Global) -> Result<u8> {
+    let repo = crate::build::open(&g.root, &g.config_path())?;
+    let mut problems = repo.problems.clone();
+    let mut rows: Vec<[String; 9]> = Vec::new();
+    let done = crate::build::each_period(&repo, &mut problems, |_| Ok(()))?;
+    for d in &done {
+        let sources = d
+            .dir
+            .files
+            .iter()
+            .map(|f| f.source.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let status = crate::close::status(&d.dir);
+        for c in &d.currencies {
+            let f = |v| format(v, &c.currency);
+            rows.push([
+                d.dir.period.to_string(),
+                c.input_rows.to_string(),
+                sources.clone(),
+                c.currency.clone(),
+                f(c.list),
+                f(c.billed),
+                f(c.held),
+                f(c.rejected),
+                status.clone(),
+            ]);
+        }
+        if d.currencies.is_empty() {
+            rows.push([
+                d.dir.period.to_string(),
+                "0".into(),
+                sources,
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                status,
+            ]);
+        }
+    }
+    for dir in repo
+        .periods
+        .iter()
+        .filter(|p| !done.iter().any(|d| d.dir.period == p.period))
+    {
+        rows.push([
+            dir.period.to_string(),
+            "?".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "invalid".into(),
+        ]);
+    }
+    rows.sort();
+    let header = [
+        "period", "rows", "sources", "currency", "list", "billed", "held", "rejected", "status",
+    ]
+    .map(String::from);
+    print_table(&header, &rows);
+    if !problems.is_empty() {
+        super::report_problems(&problems, "see `ocb check`");
+        return Ok(INVALID);
+    }
+    Ok(0)
+}
+
+/// Columns padded to their widest cell; numbers right-aligned.
+pub fn print_table<const N: usize>(header: &[String; N], rows: &[[String; N]]) {
+    let mut width = [0usize; N];
+    for r in std::iter::once(header).chain(rows) {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(header).chain(rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let numeric = c
+                    .starts_with(|ch: char| ch.is_ascii_digit() || ch == '$' || ch == '-')
+                    && i > 0;
+                if numeric {
+                    format!("{c:>w$}", w = width[i])
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+}

@@ -1,0 +1,205 @@
+//! `ocb review`, `ocb close`, `ocb reopen`: the review workflow's commands.
+
+use super::{INVALID, parse_period};
+use crate::charge::{Charge, State};
+use crate::cli::Global;
+use crate::money::format;
+use crate::pipeline::PeriodData;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
+    let only = period.map(parse_period).transpose()?;
+    let repo = crate::build::open(&g.root, &g.config_path())?;
+    if let Some(p) = only
+        && !repo.periods.iter().any(|d| d.period == p)
+    {
+        bail!("no period {p} under periods/");
+    }
+    let mut problems = repo.problems.clone();
+    let mut written = 0;
+    crate::build::each_period(&repo, &mut problems, |data| {
+        if only.is_some_and(|p| p != data.dir.period) {
+            return Ok(());
+        }
+        print_held(data);
+        if write {
+            written += append_pending(data)?;
+        }
+        Ok(())
+    })?;
+    if write && !g.quiet {
+        println!(
+            "appended {written} pending decision{} to review.yaml",
+            super::plural(written)
+        );
+    }
+    if !problems.is_empty() {
+        super::report_problems(&problems, "fix them, then review again");
+        return Ok(INVALID);
+    }
+    Ok(0)
+}
+
+fn print_held(data: &PeriodData) {
+    let held: Vec<&Charge> = data
+        .charges
+        .iter()
+        .filter(|c| c.state == State::Held)
+        .collect();
+    let mut totals: BTreeMap<&str, rust_decimal::Decimal> = BTreeMap::new();
+    for c in &held {
+        *totals.entry(&c.currency).or_default() += c.billed;
+    }
+    let total = totals
+        .iter()
+        .map(|(cur, t)| format(*t, cur))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    println!(
+        "{}: {} charge{} held{}",
+        data.dir.period,
+        held.len(),
+        super::plural(held.len()),
+        if held.is_empty() {
+            String::new()
+        } else {
+            format!(", {total}")
+        }
+    );
+    let mut by_flag: BTreeMap<&str, Vec<&Charge>> = BTreeMap::new();
+    for c in &held {
+        let code = c
+            .flags
+            .iter()
+            .find(|f| f.holds)
+            .map(|f| f.code)
+            .unwrap_or("pending");
+        by_flag.entry(code).or_default().push(c);
+    }
+    for (code, list) in by_flag {
+        let sum: rust_decimal::Decimal = list.iter().map(|c| c.billed).sum();
+        println!(
+            "  {code} ({}, {})",
+            list.len(),
+            format(sum, &list[0].currency)
+        );
+        for c in list {
+            let a = &c.attribution;
+            let dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            println!(
+                "    {}  {:<8} {}:{}  {:>12}  pi={} project={} fund={}  {}",
+                c.id,
+                c.source,
+                c.file,
+                c.line,
+                format(c.billed, &c.currency),
+                dash(&a.pi_email),
+                dash(&a.project_id),
+                dash(&a.fund_org),
+                c.service_name
+            );
+        }
+    }
+}
+
+/// Append undecided held charges as `decision: pending`, keeping the file as is.
+fn append_pending(data: &PeriodData) -> Result<usize> {
+    let undecided: Vec<&Charge> = data
+        .charges
+        .iter()
+        .filter(|c| c.state == State::Held && c.decision.is_none())
+        .collect();
+    if undecided.is_empty() {
+        return Ok(0);
+    }
+    let path = data.dir.review_path();
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut text = String::new();
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "\n# added by `ocb review --write` on {}\n",
+        chrono::Local::now().date_naive()
+    ));
+    for c in &undecided {
+        text.push_str(&pending_entry(c));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open `{}`", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(undecided.len())
+}
+
+/// A `decision: pending` entry with a comment saying what the charge is.
+pub fn pending_entry(c: &Charge) -> String {
+    let flag = c
+        .flags
+        .iter()
+        .find(|f| f.holds)
+        .map(|f| f.code)
+        .unwrap_or("");
+    let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    format!(
+        "# {} {}:{}: {} {}\n- charge: {}\n  flag: {flag}\n  decision: pending\n",
+        c.source,
+        c.file,
+        c.line,
+        format(c.billed, &c.currency),
+        one_line(&what),
+        c.id
+    )
+}
+
+fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {
+    let p = parse_period(period)?;
+    let (periods, _) = crate::discover::discover(&g.root);
+    periods
+        .into_iter()
+        .find(|d| d.period == p)
+        .with_context(|| format!("no period {p} under periods/"))
+}
+
+pub fn close(g: &Global, period: &str) -> Result<u8> {
+    let dir = find_dir(g, period)?;
+    let file = crate::close::close(&dir)?;
+    if !g.quiet {
+        println!(
+            "closed {}: {} input digest{} recorded in {}",
+            dir.period,
+            file.digests.len(),
+            super::plural(file.digests.len()),
+            dir.shown("period.yaml")
+        );
+    }
+    Ok(0)
+}
+
+pub fn reopen(g: &Global, period: &str, reason: &str) -> Result<u8> {
+    if reason.trim().is_empty() {
+        bail!("--reason must say why the period is reopened");
+    }
+    let dir = find_dir(g, period)?;
+    crate::close::reopen(&dir, reason)?;
+    if !g.quiet {
+        println!("reopened {}", dir.period);
+    }
+    Ok(0)
+}

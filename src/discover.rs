@@ -1,0 +1,118 @@
+//! Find the billing periods under `periods/`: one `YYYY-MM` folder each, its
+//! FOCUS CSVs (the file stem names the source) and its YAML sidecars.
+
+use crate::period::Period;
+use crate::problem::Problem;
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub source: String,
+    pub path: PathBuf,
+    /// The path as shown to people: relative to the repository root.
+    pub shown: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeriodDir {
+    pub period: Period,
+    pub dir: PathBuf,
+    pub files: Vec<InputFile>,
+}
+
+impl PeriodDir {
+    pub fn review_path(&self) -> PathBuf {
+        self.dir.join("review.yaml")
+    }
+    pub fn period_yaml(&self) -> PathBuf {
+        self.dir.join("period.yaml")
+    }
+    pub fn deliveries_path(&self) -> PathBuf {
+        self.dir.join("deliveries.yaml")
+    }
+    pub fn shown(&self, name: &str) -> String {
+        format!("periods/{}/{name}", self.period)
+    }
+}
+
+/// Sidecars that may sit next to the CSVs of a period.
+const SIDECARS: &[&str] = &["review.yaml", "period.yaml", "deliveries.yaml"];
+
+pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
+    let base = root.join("periods");
+    let mut periods = Vec::new();
+    let mut problems = Vec::new();
+    if !base.is_dir() {
+        return (periods, problems);
+    }
+    let walker = WalkDir::new(&base)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(Problem::file("periods", format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || !entry.file_type().is_dir() {
+            continue;
+        }
+        match name.parse::<Period>() {
+            Ok(period) => periods.push(read_period(period, entry.path(), &mut problems)),
+            Err(e) => problems.push(Problem::file(
+                format!("periods/{name}"),
+                format!("folder name {e}"),
+            )),
+        }
+    }
+    (periods, problems)
+}
+
+fn read_period(period: Period, dir: &Path, problems: &mut Vec<Problem>) -> PeriodDir {
+    let mut files = Vec::new();
+    for entry in WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let shown = format!("periods/{period}/{name}");
+        if name.starts_with('.')
+            || SIDECARS.contains(&name.as_str())
+            || !entry.file_type().is_file()
+        {
+            continue;
+        }
+        let Some(stem) = name
+            .strip_suffix(".csv")
+            .or_else(|| name.strip_suffix(".CSV"))
+        else {
+            continue;
+        };
+        if stem.is_empty()
+            || !stem
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            problems.push(Problem::file(shown, "a source file name may use only letters, digits, `-` and `_` (the name is the source)"));
+            continue;
+        }
+        files.push(InputFile {
+            source: stem.to_ascii_lowercase(),
+            path: entry.path().to_path_buf(),
+            shown,
+        });
+    }
+    PeriodDir {
+        period,
+        dir: dir.to_path_buf(),
+        files,
+    }
+}

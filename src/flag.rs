@@ -1,0 +1,207 @@
+//! Review flags: rules that find doubtful charges. Each has a stable code; all
+//! that apply are kept; `review.rules` says whether a flag holds or only warns.
+
+use crate::charge::{Charge, Flag};
+use crate::config::{Config, RuleAction};
+use crate::period::Period;
+use crate::projects::Projects;
+use regex::Regex;
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet};
+
+/// Billed totals per (project, source, currency) of the previous period, for spikes.
+pub type SourceTotals = HashMap<(String, String, String), Decimal>;
+
+pub struct Rules {
+    fund_org: Vec<Regex>,
+    patterns: Vec<(String, Regex)>,
+}
+
+impl Rules {
+    /// Compile the configured patterns (already validated with the config).
+    pub fn new(config: &Config) -> Rules {
+        let full = |p: &String| Regex::new(&format!("^(?:{p})$")).ok();
+        Rules {
+            fund_org: config
+                .review
+                .fund_org_patterns
+                .iter()
+                .filter_map(full)
+                .collect(),
+            patterns: config
+                .review
+                .flag_patterns
+                .iter()
+                .filter_map(|p| Regex::new(p).ok().map(|r| (p.clone(), r)))
+                .collect(),
+        }
+    }
+
+    pub fn fund_org_ok(&self, fund: &str) -> bool {
+        self.fund_org.is_empty() || self.fund_org.iter().any(|r| r.is_match(fund))
+    }
+}
+
+pub fn flag(
+    charges: &mut [Charge],
+    period: Period,
+    config: &Config,
+    projects: &Projects,
+    previous: Option<&SourceTotals>,
+) {
+    let rules = Rules::new(config);
+    let mut seen: HashSet<(&str, [u8; 16])> = HashSet::new();
+    let mut duplicates = vec![false; charges.len()];
+    for (i, c) in charges.iter().enumerate() {
+        duplicates[i] = !seen.insert((&c.source, c.content));
+    }
+    let spikes = spikes(charges, config, previous);
+    for (i, c) in charges.iter_mut().enumerate() {
+        let mut found = row_flags(c, period, &rules, projects);
+        if duplicates[i] {
+            found.push((
+                "duplicate_row",
+                format!("the same row appears earlier in {}", c.file),
+            ));
+        }
+        let key = (
+            c.attribution.project_id.to_string(),
+            c.source.to_string(),
+            c.currency.to_string(),
+        );
+        if let Some(detail) = spikes.get(&key) {
+            found.push(("cost_spike", detail.clone()));
+        }
+        c.flags = found
+            .into_iter()
+            .filter_map(|(code, detail)| match config.rule_action(code) {
+                RuleAction::Off => None,
+                action => Some(Flag {
+                    code,
+                    detail,
+                    holds: action == RuleAction::Hold,
+                }),
+            })
+            .collect();
+    }
+}
+
+fn row_flags(
+    c: &Charge,
+    period: Period,
+    rules: &Rules,
+    projects: &Projects,
+) -> Vec<(&'static str, String)> {
+    let a = &c.attribution;
+    let mut f = Vec::new();
+    if a.pi_email.is_empty() {
+        f.push((
+            "missing_pi_email",
+            "no PI email in the tags or projects.yaml".to_string(),
+        ));
+    } else if !crate::attribute::valid_email(&a.pi_email) {
+        f.push((
+            "invalid_pi_email",
+            format!("`{}` is not an email address", a.pi_email),
+        ));
+    }
+    if a.project_id.is_empty() {
+        f.push((
+            "missing_project_id",
+            "no project id in the tags, and no account mapped in projects.yaml".to_string(),
+        ));
+    } else if !projects.is_empty() && projects.get(&a.project_id).is_none() {
+        f.push((
+            "unknown_project",
+            format!("project `{}` is not in projects.yaml", a.project_id),
+        ));
+    }
+    if a.fund_org.is_empty() {
+        f.push((
+            "missing_fund_org",
+            "no fund/org in the tags or projects.yaml".to_string(),
+        ));
+    } else if !rules.fund_org_ok(&a.fund_org) {
+        f.push((
+            "invalid_fund_org",
+            format!("`{}` matches none of review.fund_org_patterns", a.fund_org),
+        ));
+    }
+    for (text, r) in &rules.patterns {
+        if [&c.service_name, &c.resource_id, &c.resource_name]
+            .iter()
+            .any(|v| r.is_match(v))
+        {
+            f.push(("pattern_match", format!("matches pattern `{text}`")));
+        }
+    }
+    if !period.contains(c.billing_period_start) {
+        f.push((
+            "period_mismatch",
+            format!(
+                "BillingPeriodStart {} is outside {period}",
+                c.billing_period_start
+            ),
+        ));
+    }
+    if c.has_list && c.billed > c.list {
+        f.push((
+            "billed_over_list",
+            format!("billed {} is more than list {}", c.billed, c.list),
+        ));
+    }
+    if c.billed.is_sign_negative() && !c.billed.is_zero() {
+        f.push((
+            "negative_cost",
+            format!("billed {} (a credit or refund)", c.billed),
+        ));
+    }
+    if let Some(end) = projects.get(&a.project_id).and_then(|p| p.end_date) {
+        let day = c.charge_period_start.unwrap_or(c.billing_period_start);
+        if day > end {
+            f.push((
+                "project_expired",
+                format!("project `{}` ended on {end}", a.project_id),
+            ));
+        }
+    }
+    f
+}
+
+/// (project, source, currency) whose billed total rose above ratio × the
+/// previous period's and above the minimum amount.
+fn spikes(
+    charges: &[Charge],
+    config: &Config,
+    previous: Option<&SourceTotals>,
+) -> HashMap<(String, String, String), String> {
+    let mut out = HashMap::new();
+    let Some(previous) = previous else { return out };
+    let mut now: SourceTotals = HashMap::new();
+    for c in charges
+        .iter()
+        .filter(|c| !c.attribution.project_id.is_empty())
+    {
+        *now.entry((
+            c.attribution.project_id.to_string(),
+            c.source.to_string(),
+            c.currency.to_string(),
+        ))
+        .or_default() += c.billed;
+    }
+    let spike = &config.review.spike;
+    for (key, total) in now {
+        let before = previous.get(&key).copied().unwrap_or_default();
+        if before > Decimal::ZERO && total > before * spike.ratio && total > spike.min_amount {
+            let detail = format!(
+                "{} billed {} this period, {} the period before (more than {}×)",
+                key.1,
+                crate::money::format(total, &key.2),
+                crate::money::format(before, &key.2),
+                spike.ratio.normalize()
+            );
+            out.insert(key, detail);
+        }
+    }
+    out
+}

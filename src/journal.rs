@@ -1,0 +1,352 @@
+//! Accounting journals for a period, in the configured format. Amounts are
+//! rounded to the cent with the remainder allocated (money::allocate), so the
+//! journal total equals the period's billed total exactly.
+
+use crate::charge::{Charge, State};
+use crate::config::{Config, JournalFormat};
+use crate::period::Period;
+use crate::rollup::Rollup;
+use anyhow::{Context, Result};
+use minijinja::value::Serde;
+use regex::Regex;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One balanced pair's half: a debit or credit on a fund and account.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlLine {
+    pub line: usize,
+    pub account: String,
+    pub fund_org: String,
+    pub parts: Vec<String>,
+    pub debit: Decimal,
+    pub credit: Decimal,
+    pub currency: String,
+    pub source: String,
+    pub description: String,
+}
+
+/// Spreadsheets run cells that start with these as formulas; a leading `'` stops that.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+/// The `gl` lines: per (currency, source, fund_org) a debit on the PI's fund
+/// and a credit on the source's credit fund (swapped when the net is negative).
+pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine> {
+    let mut nets: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
+    for g in &rollup.services {
+        // key: currency, pi, project, fund, source, ...
+        *nets
+            .entry((g.key[0].clone(), g.key[4].clone(), g.key[3].clone()))
+            .or_default() += g.sums.billed;
+    }
+    let splitter = config
+        .journal
+        .fund_org_regex
+        .as_deref()
+        .and_then(|r| Regex::new(r).ok());
+    let mut lines = Vec::new();
+    let currencies: Vec<String> = nets
+        .keys()
+        .map(|k| k.0.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for currency in currencies {
+        let keys: Vec<_> = nets.keys().filter(|k| k.0 == currency).cloned().collect();
+        let amounts: Vec<Decimal> = keys.iter().map(|k| nets[k]).collect();
+        let rounded = crate::money::allocate(&amounts, &currency);
+        for ((_, source, fund), amount) in keys.into_iter().zip(rounded) {
+            if amount.is_zero() {
+                continue;
+            }
+            let src = config.sources.get(&source);
+            let account = src.and_then(|s| s.account.clone()).unwrap_or_default();
+            let credit_fund = src
+                .and_then(|s| s.credit_fund_org.clone())
+                .unwrap_or_default();
+            let description = format!("{} charges {period}", config.source_name(&source));
+            let (dr, cr) = if amount.is_sign_negative() {
+                (credit_fund.clone(), fund.clone())
+            } else {
+                (fund.clone(), credit_fund.clone())
+            };
+            let abs = amount.abs();
+            for (fund, debit, credit) in [(dr, abs, Decimal::ZERO), (cr, Decimal::ZERO, abs)] {
+                lines.push(GlLine {
+                    line: lines.len() + 1,
+                    account: account.clone(),
+                    parts: split(splitter.as_ref(), &fund),
+                    fund_org: fund,
+                    debit,
+                    credit,
+                    currency: currency.clone(),
+                    source: source.clone(),
+                    description: description.clone(),
+                });
+            }
+        }
+    }
+    lines
+}
+
+/// Named groups of `journal.fund_org_regex`, in order; empty when none matches.
+fn split(re: Option<&Regex>, fund: &str) -> Vec<String> {
+    let Some(re) = re else { return vec![] };
+    let names: Vec<&str> = re.capture_names().flatten().collect();
+    match re.captures(fund) {
+        Some(c) => names
+            .iter()
+            .map(|n| {
+                c.name(n)
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default()
+            })
+            .collect(),
+        None => vec![String::new(); names.len()],
+    }
+}
+
+fn part_names(config: &Config) -> Vec<String> {
+    config
+        .journal
+        .fund_org_regex
+        .as_deref()
+        .and_then(|r| Regex::new(r).ok())
+        .map(|re| re.capture_names().flatten().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Render the journal file for a period.
+pub fn render(
+    charges: &[Charge],
+    rollup: &Rollup,
+    config: &Config,
+    period: Period,
+    statements: &BTreeMap<(String, String, String, String), String>,
+    root: &std::path::Path,
+) -> Result<Vec<u8>> {
+    match config.journal.format {
+        JournalFormat::Gl => gl_csv(&gl_lines(rollup, config, period), config, period),
+        JournalFormat::Detail => detail_csv(charges, period),
+        JournalFormat::Summary => summary_csv(rollup, period, statements),
+        JournalFormat::Template => template(charges, rollup, config, period, root),
+    }
+}
+
+fn gl_csv(lines: &[GlLine], config: &Config, period: Period) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let parts = part_names(config);
+    let mut header: Vec<String> = ["journal", "period", "line", "account", "fund_org"]
+        .map(String::from)
+        .to_vec();
+    header.extend(parts.iter().cloned());
+    header.extend(["debit", "credit", "currency", "source", "description"].map(String::from));
+    w.write_record(&header)?;
+    let journal = format!("OCB-{}", period.to_string().replace('-', ""));
+    for l in lines {
+        let mut row = vec![
+            journal.clone(),
+            period.to_string(),
+            l.line.to_string(),
+            neutralise(&l.account),
+            neutralise(&l.fund_org),
+        ];
+        row.extend(l.parts.iter().map(|p| neutralise(p)));
+        row.extend([
+            fixed(l.debit),
+            fixed(l.credit),
+            l.currency.clone(),
+            neutralise(&l.source),
+            neutralise(&l.description),
+        ]);
+        w.write_record(&row)?;
+    }
+    Ok(w.into_inner()?)
+}
+
+fn fixed(d: Decimal) -> String {
+    format!("{d:.2}")
+}
+
+fn detail_csv(charges: &[Charge], period: Period) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "period",
+        "charge",
+        "source",
+        "pi_email",
+        "project_id",
+        "fund_org",
+        "cost_center",
+        "service_name",
+        "resource_id",
+        "reference_1",
+        "reference_2",
+        "amount",
+        "currency",
+    ])?;
+    let mut by_currency: BTreeMap<&str, Vec<&Charge>> = BTreeMap::new();
+    for c in charges.iter().filter(|c| c.state == State::Billed) {
+        by_currency.entry(&c.currency).or_default().push(c);
+    }
+    for (currency, list) in by_currency {
+        let amounts: Vec<Decimal> = list.iter().map(|c| c.billed).collect();
+        for (c, amount) in list.iter().zip(crate::money::allocate(&amounts, currency)) {
+            let a = &c.attribution;
+            let text = [
+                &c.source,
+                &a.pi_email,
+                &a.project_id,
+                &a.fund_org,
+                &a.cost_center,
+                &c.service_name,
+                &c.resource_id,
+                &a.reference_1,
+                &a.reference_2,
+            ]
+            .map(|s| neutralise(s));
+            let mut row = vec![period.to_string(), c.id.clone()];
+            row.extend(text);
+            row.extend([fixed(amount), currency.to_string()]);
+            w.write_record(&row)?;
+        }
+    }
+    Ok(w.into_inner()?)
+}
+
+fn summary_csv(
+    rollup: &Rollup,
+    period: Period,
+    statements: &BTreeMap<(String, String, String, String), String>,
+) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "period",
+        "statement",
+        "pi_email",
+        "project_id",
+        "fund_org",
+        "amount",
+        "currency",
+    ])?;
+    let mut currencies: Vec<&str> = rollup
+        .statements
+        .iter()
+        .map(|g| g.key[0].as_str())
+        .collect();
+    currencies.dedup();
+    for currency in currencies {
+        let groups: Vec<_> = rollup
+            .statements
+            .iter()
+            .filter(|g| g.key[0] == currency)
+            .collect();
+        let amounts: Vec<Decimal> = groups.iter().map(|g| g.sums.billed).collect();
+        for (g, amount) in groups
+            .iter()
+            .zip(crate::money::allocate(&amounts, currency))
+        {
+            let k = &g.key;
+            let number = statements
+                .get(&(k[0].clone(), k[1].clone(), k[2].clone(), k[3].clone()))
+                .cloned()
+                .unwrap_or_default();
+            w.write_record([
+                period.to_string(),
+                number,
+                neutralise(&k[1]),
+                neutralise(&k[2]),
+                neutralise(&k[3]),
+                fixed(amount),
+                currency.to_string(),
+            ])?;
+        }
+    }
+    Ok(w.into_inner()?)
+}
+
+#[derive(Serialize)]
+struct TemplateCharge<'a> {
+    id: &'a str,
+    source: &'a str,
+    pi_email: &'a str,
+    project_id: &'a str,
+    fund_org: &'a str,
+    cost_center: &'a str,
+    service_name: &'a str,
+    resource_id: &'a str,
+    reference_1: &'a str,
+    reference_2: &'a str,
+    billed: String,
+    currency: &'a str,
+}
+
+/// A user's minijinja template; `lines` (gl) and `charges` (billed) are given,
+/// amounts as strings, and `csv` escapes a cell.
+fn template(
+    charges: &[Charge],
+    rollup: &Rollup,
+    config: &Config,
+    period: Period,
+    root: &std::path::Path,
+) -> Result<Vec<u8>> {
+    let rel = config.journal.template.as_deref().unwrap_or_default();
+    let path = root.join(rel);
+    let source = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read journal template `{rel}`"))?;
+    let mut env = minijinja::Environment::new();
+    env.add_filter("csv", |s: String| {
+        let s = neutralise(&s);
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
+    });
+    env.add_template(rel, &source)
+        .map_err(|e| anyhow::anyhow!("{rel}:{}: {e}", e.line().unwrap_or(0)))?;
+    let lines = gl_lines(rollup, config, period);
+    let billed: Vec<TemplateCharge> = charges
+        .iter()
+        .filter(|c| c.state == State::Billed)
+        .map(|c| TemplateCharge {
+            id: &c.id,
+            source: &c.source,
+            pi_email: &c.attribution.pi_email,
+            project_id: &c.attribution.project_id,
+            fund_org: &c.attribution.fund_org,
+            cost_center: &c.attribution.cost_center,
+            service_name: &c.service_name,
+            resource_id: &c.resource_id,
+            reference_1: &c.attribution.reference_1,
+            reference_2: &c.attribution.reference_2,
+            billed: c.billed.to_string(),
+            currency: &c.currency,
+        })
+        .collect();
+    let ctx = minijinja::context! { period => period.to_string(), lines => Serde(lines), charges => Serde(billed) };
+    let out = env
+        .get_template(rel)?
+        .render(ctx)
+        .map_err(|e| anyhow::anyhow!("{rel}:{}: {e}", e.line().unwrap_or(0)))?;
+    Ok(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralises_formula_cells() {
+        assert_eq!(neutralise("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(neutralise("@x"), "'@x");
+        assert_eq!(neutralise("NSF-1"), "NSF-1");
+    }
+}

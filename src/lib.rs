@@ -1,0 +1,32 @@
+//! ocb (OpenChargeback): FOCUS billing CSVs to statements, journals, PDFs and
+//! a static website. The pipeline (DESIGN §4): discover → load → attribute →
+//! flag → decide → rollup → render → write.
+
+pub mod attribute;
+pub mod build;
+pub mod charge;
+pub mod cli;
+pub mod close;
+pub mod commands;
+pub mod config;
+pub mod discover;
+pub mod flag;
+pub mod focus;
+pub mod journal;
+pub mod load;
+pub mod money;
+pub mod outputs;
+pub mod pdf;
+pub mod period;
+pub mod pipeline;
+pub mod problem;
+pub mod projects;
+pub mod review;
+pub mod rollup;
+pub mod sample;
+pub mod site;
+pub mod slug;
+pub mod svg;
+pub mod theme;
+pub mod view;
+pub mod write;

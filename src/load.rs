@@ -1,0 +1,418 @@
+//! Load one FOCUS CSV into charges, streaming row by row. Every bad header,
+//! row and cell becomes a located problem; loading goes on to find them all.
+
+use crate::charge::{Attribution, Charge, Interner, State};
+use crate::focus::{self, Field};
+use crate::money;
+use crate::problem::{Problem, shown};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Cells longer than this are refused: no FOCUS value is that long, and a
+/// runaway quote would otherwise swallow the rest of the file silently.
+pub const MAX_CELL: usize = 64 * 1024;
+
+pub struct Loaded {
+    pub charges: Vec<Charge>,
+    pub problems: Vec<Problem>,
+    pub rows: u64,
+}
+
+/// The header of a file: each column's name and meaning.
+struct Header {
+    names: Vec<String>,
+    fields: Vec<Option<Field>>,
+    /// Column indexes in name order, so that column order does not change ids.
+    sorted: Vec<usize>,
+}
+
+pub fn load_file(
+    path: &Path,
+    shown_as: &str,
+    source: &str,
+    currency: &str,
+    strings: &mut Interner,
+) -> Loaded {
+    let mut out = Loaded {
+        charges: Vec::new(),
+        problems: Vec::new(),
+        rows: 0,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            out.problems
+                .push(Problem::file(shown_as, format!("cannot read: {e}")));
+            return out;
+        }
+    };
+    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+        out.problems.push(Problem::file(
+            shown_as,
+            "empty file: expected a header line naming at least BillingPeriodStart and BilledCost",
+        ));
+        return out;
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut record = csv::ByteRecord::new();
+    let header = match reader.read_byte_record(&mut record) {
+        Ok(true) => read_header(&record, shown_as, &mut out.problems),
+        Ok(false) => None,
+        Err(e) => {
+            out.problems.push(csv_problem(shown_as, &e));
+            None
+        }
+    };
+    let Some(header) = header else { return out };
+    let file_name: Arc<str> = Arc::from(shown_as);
+    let source: Arc<str> = strings.get(source);
+    let mut seen: HashMap<[u8; 16], u32> = HashMap::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                out.problems.push(csv_problem(shown_as, &e));
+                break;
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        out.rows += 1;
+        let row = RowCtx {
+            file: shown_as,
+            line,
+            header: &header,
+        };
+        match row.cells(&record) {
+            Ok(cells) => {
+                match row.charge(&cells, &file_name, &source, currency, strings, &mut seen) {
+                    Ok(c) => out.charges.push(c),
+                    Err(mut ps) => out.problems.append(&mut ps),
+                }
+            }
+            Err(mut ps) => out.problems.append(&mut ps),
+        }
+    }
+    out
+}
+
+fn csv_problem(file: &str, e: &csv::Error) -> Problem {
+    match e.position() {
+        Some(p) => Problem::at(file, p.line(), format!("unreadable CSV: {e}")),
+        None => Problem::file(file, format!("unreadable CSV: {e}")),
+    }
+}
+
+fn read_header(
+    record: &csv::ByteRecord,
+    file: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Header> {
+    let before = problems.len();
+    let mut names = Vec::new();
+    for (i, raw) in record.iter().enumerate() {
+        // A UTF-8 byte order mark is common in exports from spreadsheet tools.
+        let raw = if i == 0 {
+            raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw)
+        } else {
+            raw
+        };
+        match std::str::from_utf8(raw) {
+            Ok(s) => names.push(s.trim().to_string()),
+            Err(_) => {
+                problems.push(Problem::at(
+                    file,
+                    1,
+                    format!("header column {} is not valid UTF-8", i + 1),
+                ));
+                names.push(String::new());
+            }
+        }
+    }
+    let mut lower: HashMap<String, usize> = HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            problems.push(Problem::at(
+                file,
+                1,
+                format!("header column {} has no name", i + 1),
+            ));
+        } else if let Some(first) = lower.insert(n.to_ascii_lowercase(), i) {
+            problems.push(Problem::cell(
+                file,
+                1,
+                n,
+                format!(
+                    "duplicate column name (also column {}): each column must appear once",
+                    first + 1
+                ),
+            ));
+        }
+    }
+    let fields: Vec<Option<Field>> = names.iter().map(|n| focus::field(n)).collect();
+    for (required, name) in [
+        (Field::BillingPeriodStart, "BillingPeriodStart"),
+        (Field::BilledCost, "BilledCost"),
+    ] {
+        if !fields.contains(&Some(required)) {
+            let found = names
+                .iter()
+                .take(8)
+                .map(|n| format!("`{}`", n.chars().take(40).collect::<String>()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            problems.push(Problem::at(file, 1, format!("missing required column `{name}` in the header (found {found}); is the header line missing?")));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let mut sorted: Vec<usize> = (0..names.len()).collect();
+    sorted.sort_by_key(|&i| names[i].to_ascii_lowercase());
+    Some(Header {
+        names,
+        fields,
+        sorted,
+    })
+}
+
+struct RowCtx<'a> {
+    file: &'a str,
+    line: u64,
+    header: &'a Header,
+}
+
+impl RowCtx<'_> {
+    fn problem(&self, col: usize, message: impl Into<String>) -> Problem {
+        Problem::cell(self.file, self.line, &self.header.names[col], message)
+    }
+
+    /// The row's cells as text, or every reason they cannot be read.
+    fn cells<'r>(&self, record: &'r csv::ByteRecord) -> Result<Vec<&'r str>, Vec<Problem>> {
+        let want = self.header.names.len();
+        if record.len() != want {
+            return Err(vec![Problem::at(
+                self.file,
+                self.line,
+                format!("row has {} fields; the header has {want}", record.len()),
+            )]);
+        }
+        let mut problems = Vec::new();
+        let mut cells = Vec::with_capacity(want);
+        for (i, raw) in record.iter().enumerate() {
+            if raw.len() > MAX_CELL {
+                problems.push(self.problem(
+                    i,
+                    format!(
+                        "cell is {} bytes long; at most {MAX_CELL} expected (an unclosed quote?)",
+                        raw.len()
+                    ),
+                ));
+                cells.push("");
+            } else if raw.contains(&0) {
+                problems
+                    .push(self.problem(i, "cell contains a NUL byte: is this a text CSV file?"));
+                cells.push("");
+            } else {
+                match std::str::from_utf8(raw) {
+                    Ok(s) => cells.push(s),
+                    Err(e) => {
+                        problems.push(self.problem(
+                            i,
+                            format!(
+                                "not valid UTF-8 (byte {}): save the file as UTF-8",
+                                e.valid_up_to() + 1
+                            ),
+                        ));
+                        cells.push("");
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(cells)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn charge(
+        &self,
+        cells: &[&str],
+        file: &Arc<str>,
+        source: &Arc<str>,
+        currency: &str,
+        strings: &mut Interner,
+        seen: &mut HashMap<[u8; 16], u32>,
+    ) -> Result<Charge, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let cell = |f: Field| {
+            self.header
+                .fields
+                .iter()
+                .position(|x| *x == Some(f))
+                .map(|i| (i, cells[i]))
+                .filter(|(_, c)| !focus::is_null(c))
+        };
+        let money = |f: Field, problems: &mut Vec<Problem>| {
+            cell(f).and_then(|(i, c)| {
+                money::parse(c)
+                    .map_err(|e| problems.push(self.problem(i, e)))
+                    .ok()
+            })
+        };
+        let billed = money(Field::BilledCost, &mut problems);
+        let list = money(Field::ListCost, &mut problems);
+        let contracted = money(Field::ContractedCost, &mut problems);
+        let effective = money(Field::EffectiveCost, &mut problems);
+        let consumed_quantity = money(Field::ConsumedQuantity, &mut problems);
+        let date = |f: Field, problems: &mut Vec<Problem>| {
+            cell(f).and_then(|(i, c)| {
+                focus::parse_date(c)
+                    .map_err(|e| problems.push(self.problem(i, e)))
+                    .ok()
+            })
+        };
+        let billing_period_start = date(Field::BillingPeriodStart, &mut problems);
+        let charge_period_start = date(Field::ChargePeriodStart, &mut problems);
+        let tags = match cell(Field::Tags) {
+            Some((i, c)) => focus::parse_tags(c).unwrap_or_else(|e| {
+                problems.push(self.problem(i, e));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        if billed.is_none() && cell(Field::BilledCost).is_none() {
+            let i = self
+                .header
+                .fields
+                .iter()
+                .position(|x| *x == Some(Field::BilledCost))
+                .unwrap_or(0);
+            problems.push(self.problem(
+                i,
+                "BilledCost is empty: every charge needs an amount (0 is allowed)",
+            ));
+        }
+        if billing_period_start.is_none() && cell(Field::BillingPeriodStart).is_none() {
+            let i = self
+                .header
+                .fields
+                .iter()
+                .position(|x| *x == Some(Field::BillingPeriodStart))
+                .unwrap_or(0);
+            problems.push(self.problem(
+                i,
+                "BillingPeriodStart is empty: every charge needs its billing period",
+            ));
+        }
+        if let Some((i, c)) = cell(Field::BillingCurrency) {
+            let c = c.trim();
+            if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                problems.push(self.problem(
+                    i,
+                    format!("{} is not an ISO 4217 currency code such as USD", shown(c)),
+                ));
+            }
+        }
+        let (Some(billed), Some(billing_period_start)) = (billed, billing_period_start) else {
+            return Err(problems);
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let (content, occurrence) = self.identity(cells, source, seen);
+        let extra = self
+            .header
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_none())
+            .map(|(i, _)| (strings.get(&self.header.names[i]), strings.get(cells[i])))
+            .collect();
+        let currency = cell(Field::BillingCurrency)
+            .map(|(_, c)| strings.get(c.trim()))
+            .unwrap_or_else(|| strings.get(currency));
+        let tags = tags
+            .into_iter()
+            .map(|(k, v)| (strings.get(&k), strings.get(&v)))
+            .collect();
+        let mut text = |f: Field| strings.get(cell(f).map(|(_, c)| c.trim()).unwrap_or(""));
+        Ok(Charge {
+            id: id(source, &content, occurrence),
+            source: source.clone(),
+            file: file.clone(),
+            line: self.line,
+            billing_period_start,
+            charge_period_start,
+            billed,
+            list: list.unwrap_or(billed),
+            contracted: contracted.unwrap_or(billed),
+            effective: effective.unwrap_or(billed),
+            has_list: list.is_some(),
+            currency,
+            service_name: text(Field::ServiceName),
+            service_category: text(Field::ServiceCategory),
+            resource_id: text(Field::ResourceId),
+            resource_name: text(Field::ResourceName),
+            charge_category: text(Field::ChargeCategory),
+            charge_class: text(Field::ChargeClass),
+            description: text(Field::ChargeDescription),
+            consumed_quantity,
+            consumed_unit: text(Field::ConsumedUnit),
+            sub_account_id: text(Field::SubAccountId),
+            billing_account_id: text(Field::BillingAccountId),
+            tags,
+            extra,
+            content,
+            attribution: Attribution::default(),
+            flags: Vec::new(),
+            state: State::Billed,
+            decision: None,
+        })
+    }
+
+    /// Hash of the row's content (columns in name order, values trimmed), and
+    /// how many identical rows came before it in this file.
+    fn identity(
+        &self,
+        cells: &[&str],
+        source: &str,
+        seen: &mut HashMap<[u8; 16], u32>,
+    ) -> ([u8; 16], u32) {
+        let mut h = Sha256::new();
+        h.update(source.as_bytes());
+        for &i in &self.header.sorted {
+            let value = cells[i].trim();
+            if focus::is_null(value) {
+                continue;
+            }
+            h.update([0x1e]);
+            h.update(self.header.names[i].to_ascii_lowercase().as_bytes());
+            h.update([0x1f]);
+            h.update(value.as_bytes());
+        }
+        let digest = h.finalize();
+        let mut content = [0u8; 16];
+        content.copy_from_slice(&digest[..16]);
+        let n = seen.entry(content).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        (content, occurrence)
+    }
+}
+
+/// The charge id: 12 hex digits of a hash of content and occurrence.
+pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update(content);
+    h.update(occurrence.to_le_bytes());
+    let d = h.finalize();
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,264 @@
+//! Money: exact parsing of cost cells, display with the currency, and rounding
+//! to the cent with the remainder allocated so totals reconcile exactly.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::str::FromStr;
+
+/// Parse a cost cell exactly. Plain decimals and E-notation are accepted;
+/// currency symbols, thousands separators and decimal commas are refused with
+/// a message saying so, because guessing would change amounts silently.
+pub fn parse(cell: &str) -> Result<Decimal, String> {
+    let s = cell.trim();
+    if s.is_empty() {
+        return Err("empty value: expected a decimal number such as 12.50".into());
+    }
+    if s.starts_with(['$', '€', '£', '¥']) || s.ends_with(['$', '€', '£', '¥']) {
+        return Err(format!(
+            "`{s}` has a currency symbol: write the plain number (e.g. 10.00) and put the currency in BillingCurrency"
+        ));
+    }
+    if s.contains(',') {
+        return Err(
+            if s.matches(',').count() == 1
+                && !s.contains('.')
+                && s.split(',').nth(1).is_some_and(|d| d.len() != 3)
+            {
+                format!(
+                    "`{s}` uses a decimal comma: expected a point, e.g. {}",
+                    s.replace(',', ".")
+                )
+            } else {
+                format!(
+                    "`{s}` has a thousands separator or comma: expected a plain number such as 1000.00"
+                )
+            },
+        );
+    }
+    let lower = s.to_ascii_lowercase();
+    if [
+        "nan",
+        "+nan",
+        "-nan",
+        "inf",
+        "+inf",
+        "-inf",
+        "infinity",
+        "-infinity",
+    ]
+    .contains(&lower.as_str())
+    {
+        return Err(format!("`{s}` is not a number: expected a finite decimal"));
+    }
+    let valid_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    if !valid_chars {
+        return Err(format!(
+            "`{}` is not a decimal number",
+            crate::problem::shown(s).trim_matches('`')
+        ));
+    }
+    if lower.contains('e') {
+        return Decimal::from_scientific(s).map_err(|_| {
+            format!("`{s}` is out of range: amounts must have at most 28 significant digits")
+        });
+    }
+    Decimal::from_str_exact(s).map_err(|e| match e {
+        rust_decimal::Error::Underflow => format!("`{s}` has more than 28 decimal places"),
+        rust_decimal::Error::ExceedsMaximumPossibleValue
+        | rust_decimal::Error::LessThanMinimumPossibleValue => {
+            format!("`{s}` is out of range: amounts must have at most 28 significant digits")
+        }
+        _ => format!("`{s}` is not a decimal number"),
+    })
+}
+
+/// Round to the currency's minor unit, half away from zero (what accountants expect).
+pub fn round(amount: Decimal, currency: &str) -> Decimal {
+    amount.round_dp_with_strategy(
+        minor_units(currency),
+        RoundingStrategy::MidpointAwayFromZero,
+    )
+}
+
+/// Digits after the point for an ISO 4217 code.
+pub fn minor_units(currency: &str) -> u32 {
+    match currency {
+        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "XAF" | "XOF" | "UGX" | "PYG" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
+        _ => 2,
+    }
+}
+
+fn symbol(currency: &str) -> Option<&'static str> {
+    Some(match currency {
+        "USD" => "$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" => "¥",
+        "CAD" => "CA$",
+        "AUD" => "A$",
+        "CHF" => "CHF ",
+        "INR" => "₹",
+        "CNY" => "CN¥",
+        _ => return None,
+    })
+}
+
+/// `$1,234.50`, `-$12.00`, `1,234.50 NOK`: rounded to the minor unit, with separators.
+pub fn format(amount: Decimal, currency: &str) -> String {
+    let rounded = round(amount, currency);
+    let digits = plain(rounded.abs(), minor_units(currency));
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    match symbol(currency) {
+        Some(sym) => format!("{sign}{sym}{digits}"),
+        None => format!("{sign}{digits} {currency}"),
+    }
+}
+
+/// A non-negative amount with thousands separators and exactly `dp` decimals.
+fn plain(amount: Decimal, dp: u32) -> String {
+    let mut fixed = amount;
+    fixed.rescale(dp);
+    let text = fixed.to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if dp > 0 {
+        format!("{grouped}.{frac}")
+    } else {
+        grouped
+    }
+}
+
+/// A quantity for display: up to 2 decimals, separators, no trailing zeros.
+pub fn quantity(q: Decimal) -> String {
+    let r = q
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+        .normalize();
+    let dp = r.scale();
+    let sign = if r.is_sign_negative() && !r.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{}", plain(r.abs(), dp))
+}
+
+/// Percentage with one decimal: `12.5%`; empty when the base is zero.
+pub fn percent(part: Decimal, whole: Decimal) -> String {
+    if whole.is_zero() {
+        return String::new();
+    }
+    let p = (part * Decimal::ONE_HUNDRED / whole)
+        .round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+    format!("{p:.1}%")
+}
+
+/// Round each amount to the minor unit so that the rounded amounts add up to
+/// the rounded total exactly (largest remainder method, ties by position).
+pub fn allocate(amounts: &[Decimal], currency: &str) -> Vec<Decimal> {
+    let dp = minor_units(currency);
+    let unit = Decimal::new(1, dp);
+    let total = round(amounts.iter().sum(), currency);
+    let floors: Vec<Decimal> = amounts
+        .iter()
+        .map(|a| a.round_dp_with_strategy(dp, RoundingStrategy::ToNegativeInfinity))
+        .collect();
+    let floor_sum: Decimal = floors.iter().sum();
+    let mut missing = ((total - floor_sum) / unit)
+        .round()
+        .to_string()
+        .parse::<usize>()
+        .unwrap_or(0);
+    let mut order: Vec<usize> = (0..amounts.len()).collect();
+    // Stable sort: equal remainders keep their order, so the result is deterministic.
+    order.sort_by(|&a, &b| (amounts[b] - floors[b]).cmp(&(amounts[a] - floors[a])));
+    let mut out = floors;
+    for i in order {
+        if missing == 0 {
+            break;
+        }
+        out[i] += unit;
+        missing -= 1;
+    }
+    out
+}
+
+/// Decimal from a config or rates value written as a YAML number or string.
+pub fn from_yaml_number(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text)
+        .ok()
+        .or_else(|| Decimal::from_scientific(text).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros_free::d;
+
+    mod rust_decimal_macros_free {
+        pub fn d(s: &str) -> rust_decimal::Decimal {
+            s.parse().unwrap()
+        }
+    }
+
+    #[test]
+    fn parses_exactly() {
+        assert_eq!(parse("12.50").unwrap(), d("12.50"));
+        assert_eq!(parse("-0.000001").unwrap(), d("-0.000001"));
+        assert_eq!(parse("1.5E+2").unwrap(), d("150"));
+        assert_eq!(parse(" 3 ").unwrap(), d("3"));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_exactly() {
+        assert!(parse("12,50").unwrap_err().contains("decimal comma"));
+        assert!(parse("$10.00").unwrap_err().contains("currency symbol"));
+        assert!(parse("$1,000.00").unwrap_err().contains("currency symbol"));
+        assert!(
+            parse("1,000.00")
+                .unwrap_err()
+                .contains("thousands separator")
+        );
+        assert!(parse("1e400").unwrap_err().contains("out of range"));
+        assert!(parse("NaN").unwrap_err().contains("not a number"));
+        assert!(parse("abc").unwrap_err().contains("not a decimal"));
+    }
+
+    #[test]
+    fn formats_with_currency() {
+        assert_eq!(format(d("1234567.555"), "USD"), "$1,234,567.56");
+        assert_eq!(format(d("-12"), "USD"), "-$12.00");
+        assert_eq!(format(d("-0.001"), "USD"), "$0.00");
+        assert_eq!(format(d("1000"), "JPY"), "¥1,000");
+        assert_eq!(format(d("5.5"), "NOK"), "5.50 NOK");
+        assert_eq!(quantity(d("1234.5000")), "1,234.5");
+        assert_eq!(percent(d("25"), d("200")), "12.5%");
+    }
+
+    #[test]
+    fn allocation_reconciles_to_the_cent() {
+        let parts = [d("0.333333"), d("0.333333"), d("0.333334")];
+        let out = allocate(&parts, "USD");
+        assert_eq!(out.iter().sum::<Decimal>(), d("1.00"));
+        let mixed = [d("10.005"), d("-3.0049"), d("0.001"), d("7.7777")];
+        let out = allocate(&mixed, "USD");
+        assert_eq!(
+            out.iter().sum::<Decimal>(),
+            round(mixed.iter().sum(), "USD")
+        );
+        for (a, r) in mixed.iter().zip(&out) {
+            assert!((*a - *r).abs() < d("0.01"));
+        }
+    }
+}

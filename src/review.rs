@@ -1,0 +1,284 @@
+//! Review decisions from `periods/<P>/review.yaml`, applied to flagged charges:
+//! approve, reject, reassign (with new attribution) or leave pending.
+
+use crate::charge::{Charge, State};
+use crate::config::Config;
+use crate::flag::Rules;
+use crate::problem::Problem;
+use crate::projects::Projects;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Approve,
+    Reject,
+    Reassign,
+    Pending,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Approve => "approve",
+            Kind::Reject => "reject",
+            Kind::Reassign => "reassign",
+            Kind::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Set {
+    pub pi_email: Option<String>,
+    pub project_id: Option<String>,
+    pub fund_org: Option<String>,
+    pub cost_center: Option<String>,
+}
+
+/// A bulk rule: every given field must equal the charge's.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    pub source: Option<String>,
+    pub flag: Option<String>,
+    pub service_name: Option<String>,
+    pub resource_id: Option<String>,
+    pub project_id: Option<String>,
+    pub pi_email: Option<String>,
+    pub sub_account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub charge: Option<String>,
+    #[serde(rename = "match")]
+    pub rule: Option<Match>,
+    pub flag: Option<String>,
+    pub decision: Kind,
+    #[serde(default)]
+    pub set: Option<Set>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(skip)]
+    pub line: u64,
+}
+
+/// Read a review file (absent: no decisions). Each decision learns its line.
+pub fn load(path: &Path, shown: &str) -> (Vec<Decision>, Vec<Problem>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (vec![], vec![]),
+        Err(e) => {
+            return (
+                vec![],
+                vec![Problem::file(shown, format!("cannot read: {e}"))],
+            );
+        }
+    };
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return (vec![], vec![]);
+    }
+    let mut decisions: Vec<Decision> = match serde_yaml::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => return (vec![], vec![Problem::yaml(shown, &e)]),
+    };
+    let starts = item_lines(&text);
+    let mut problems = Vec::new();
+    for (i, d) in decisions.iter_mut().enumerate() {
+        d.line = starts.get(i).copied().unwrap_or(0);
+        let at = |m: String| Problem::at(shown, d.line, m);
+        match (&d.charge, &d.rule) {
+            (None, None) => problems.push(at(
+                "a decision needs `charge: <id>` or `match: {...}`".into()
+            )),
+            (Some(_), Some(_)) => problems.push(at(
+                "a decision has either `charge` or `match`, not both".into(),
+            )),
+            _ => {}
+        }
+        if let Some(id) = &d.charge
+            && (id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            problems.push(at(format!(
+                "`{id}` is not a charge id: expected 12 hex digits as shown by `ocb review`"
+            )));
+        }
+        if d.decision == Kind::Reassign
+            && d.set.as_ref().is_none_or(|s| {
+                s.pi_email.is_none()
+                    && s.project_id.is_none()
+                    && s.fund_org.is_none()
+                    && s.cost_center.is_none()
+            })
+        {
+            problems.push(at("`decision: reassign` needs `set:` with pi_email, project_id, fund_org or cost_center".into()));
+        }
+        if d.decision != Kind::Reassign && d.set.is_some() {
+            problems.push(at(format!(
+                "`set:` only goes with `decision: reassign`, not `{}`",
+                d.decision.as_str()
+            )));
+        }
+    }
+    (decisions, problems)
+}
+
+/// Line numbers where the top-level list items start (`- ` at column 0).
+fn item_lines(text: &str) -> Vec<u64> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| *l == "-" || l.starts_with("- "))
+        .map(|(i, _)| i as u64 + 1)
+        .collect()
+}
+
+/// What applying decisions found: located errors and stale rules.
+#[derive(Default)]
+pub struct Outcome {
+    pub problems: Vec<Problem>,
+    pub stale: Vec<String>,
+}
+
+/// Apply decisions, then give every charge its one state.
+pub fn decide(
+    charges: &mut [Charge],
+    decisions: &[Decision],
+    shown: &str,
+    config: &Config,
+    projects: &Projects,
+    strings: &mut crate::charge::Interner,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let by_id: HashMap<&str, usize> = charges
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let mut chosen: Vec<Option<usize>> = vec![None; charges.len()];
+    let mut by_rule: Vec<Option<usize>> = vec![None; charges.len()];
+    let rules = Rules::new(config);
+    for (n, d) in decisions.iter().enumerate() {
+        if let Some(set) = &d.set {
+            check_set(set, &rules, projects)
+                .into_iter()
+                .for_each(|m| out.problems.push(Problem::at(shown, d.line, m)));
+        }
+        if let Some(id) = &d.charge {
+            match by_id.get(id.to_ascii_lowercase().as_str()) {
+                Some(&i) => chosen[i] = Some(n),
+                None if d.decision == Kind::Pending => out.stale.push(format!("{shown}:{}: pending charge `{id}` is no longer in the data (stale)", d.line)),
+                None => out.problems.push(Problem::at(shown, d.line, format!("no charge `{id}` in this period: the id is unknown, or stale because the data changed since the decision"))),
+            }
+        } else if let Some(rule) = &d.rule {
+            let mut hits = 0;
+            for (i, c) in charges.iter().enumerate() {
+                if matches(rule, c) {
+                    by_rule[i] = Some(n);
+                    hits += 1;
+                }
+            }
+            if hits == 0 {
+                out.stale.push(format!(
+                    "{shown}:{}: match rule applies to no charge (stale)",
+                    d.line
+                ));
+            }
+        }
+    }
+    for (i, c) in charges.iter_mut().enumerate() {
+        // A decision about one charge wins over a bulk rule.
+        c.decision = chosen[i].or(by_rule[i]);
+        c.state = match c.decision.map(|n| &decisions[n]) {
+            Some(d) => match d.decision {
+                Kind::Reject => State::Rejected,
+                Kind::Pending => State::Held,
+                Kind::Approve => State::Billed,
+                Kind::Reassign => {
+                    reassign(c, d.set.as_ref(), strings);
+                    State::Billed
+                }
+            },
+            None if c.flags.iter().any(|f| f.holds) => State::Held,
+            None => State::Billed,
+        };
+    }
+    out
+}
+
+fn matches(rule: &Match, c: &Charge) -> bool {
+    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    eq(&rule.source, &c.source)
+        && rule
+            .flag
+            .as_deref()
+            .is_none_or(|f| c.flags.iter().any(|x| x.code == f))
+        && eq(&rule.service_name, &c.service_name)
+        && eq(&rule.resource_id, &c.resource_id)
+        && eq(&rule.project_id, &c.attribution.project_id)
+        && eq(&rule.pi_email, &c.attribution.pi_email)
+        && eq(&rule.sub_account_id, &c.sub_account_id)
+}
+
+fn check_set(set: &Set, rules: &Rules, projects: &Projects) -> Vec<String> {
+    let mut m = Vec::new();
+    if let Some(e) = &set.pi_email
+        && !crate::attribute::valid_email(e)
+    {
+        m.push(format!("set.pi_email: `{e}` is not an email address"));
+    }
+    if let Some(f) = &set.fund_org
+        && (f.trim().is_empty() || !rules.fund_org_ok(f))
+    {
+        m.push(format!(
+            "set.fund_org: `{f}` matches none of review.fund_org_patterns"
+        ));
+    }
+    if let Some(p) = &set.project_id
+        && (p.trim().is_empty() || (!projects.is_empty() && projects.get(p).is_none()))
+    {
+        m.push(format!(
+            "set.project_id: project `{p}` is not in projects.yaml"
+        ));
+    }
+    m
+}
+
+fn reassign(c: &mut Charge, set: Option<&Set>, strings: &mut crate::charge::Interner) {
+    let Some(set) = set else { return };
+    let a = &mut c.attribution;
+    if let Some(v) = &set.pi_email {
+        a.pi_email = strings.get(&v.to_ascii_lowercase());
+    }
+    if let Some(v) = &set.project_id {
+        a.project_id = strings.get(v);
+    }
+    if let Some(v) = &set.fund_org {
+        a.fund_org = strings.get(v);
+    }
+    if let Some(v) = &set.cost_center {
+        a.cost_center = strings.get(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_item_lines() {
+        let text = "# decisions\n- charge: aaaaaaaaaaaa\n  decision: approve\n\n- charge: bbbbbbbbbbbb\n  decision: reject\n";
+        assert_eq!(item_lines(text), vec![2, 5]);
+    }
+}

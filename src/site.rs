@@ -1,0 +1,564 @@
+//! The static website: templates from the theme, fed with the view model.
+//! Periods are rendered while their charges are in memory; the dashboard and
+//! the PI and project histories at the end, from rollups only.
+
+use crate::build::Repo;
+use crate::charge::{Charge, State};
+use crate::config::Config;
+use crate::money::format;
+use crate::period::Period;
+use crate::pipeline::PeriodData;
+use crate::projects::Projects;
+use crate::rollup::{Group, Sums};
+use crate::slug::Slugs;
+use crate::theme::Theme;
+use crate::view::{self, Amounts};
+use crate::write;
+use anyhow::{Context, Result, anyhow};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Rows of the charges table rendered as plain HTML (the rest come from JS data).
+pub const HTML_CHARGE_ROWS: usize = 500;
+
+/// A rendered statement, for the histories, PDFs and email.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementRef {
+    pub period: Period,
+    pub number: String,
+    pub pi: String,
+    pub project: String,
+    pub fund: String,
+    pub currency: String,
+    /// Paths relative to the output folder.
+    pub html: String,
+    pub pdf: String,
+    #[serde(skip)]
+    pub sums: Sums,
+}
+
+pub struct Site {
+    config: Config,
+    projects: Projects,
+    env: Environment<'static>,
+    theme: Theme,
+    pi_slugs: Slugs,
+    project_slugs: Slugs,
+    pub statements: Vec<StatementRef>,
+    /// Billed per statement key in the previous period, for "change vs previous".
+    previous: (Option<Period>, HashMap<Vec<String>, Decimal>),
+}
+
+impl Site {
+    pub fn new(repo: &Repo) -> Result<Site> {
+        let theme = Theme::new(&repo.root, &repo.config.site.theme)?;
+        let mut env = Environment::new();
+        for (path, _) in crate::theme::DEFAULT
+            .iter()
+            .filter(|(p, _)| p.starts_with("templates/"))
+        {
+            let name = path.trim_start_matches("templates/");
+            let text = theme.text(path)?.unwrap_or_default();
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| anyhow!("{}:{}: {}", theme.shown(path), e.line().unwrap_or(0), e))?;
+        }
+        Ok(Site {
+            config: repo.config.clone(),
+            projects: repo.projects.clone(),
+            env,
+            theme,
+            pi_slugs: Slugs::default(),
+            project_slugs: Slugs::default(),
+            statements: Vec::new(),
+            previous: (None, HashMap::new()),
+        })
+    }
+
+    /// Render a template; errors name the theme file and line.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String> {
+        let t = self.env.get_template(name)?;
+        t.render(ctx).map_err(|e| {
+            let mut msg = format!(
+                "{}:{}: {}",
+                self.theme
+                    .shown(&format!("templates/{}", e.name().unwrap_or(name))),
+                e.line().unwrap_or(0),
+                e.kind()
+            );
+            if let Some(d) = e.detail() {
+                msg.push_str(&format!(": {d}"));
+            }
+            anyhow!(msg)
+        })
+    }
+
+    fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
+        let depth = rel.matches('/').count();
+        let root = "../".repeat(depth);
+        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
+        let html = self.render(template, context! { ..ctx, ..base })?;
+        write::file(&out.join(rel), html.as_bytes())
+    }
+
+    fn pi_name(&self, email: &str) -> String {
+        self.projects
+            .pi_name(email)
+            .map(str::to_string)
+            .unwrap_or_default()
+    }
+
+    fn project_name(&self, id: &str) -> String {
+        self.projects
+            .get(id)
+            .map(|p| p.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_default()
+    }
+
+    pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
+        let period = data.dir.period;
+        let r = &data.rollup;
+        let mut keys: Vec<(&str, &str)> = r
+            .statements
+            .iter()
+            .map(|g| (g.key[1].as_str(), g.key[2].as_str()))
+            .collect();
+        keys.sort();
+        for (pi, project) in &keys {
+            self.pi_slugs.get(pi);
+            self.project_slugs.get(project);
+        }
+        let previous = if self.previous.0 == Some(period.prev()) {
+            std::mem::take(&mut self.previous.1)
+        } else {
+            HashMap::new()
+        };
+        let mut file_slugs = Slugs::default();
+        let mut rows = Vec::new();
+        for g in &r.statements {
+            let (currency, pi, project, fund) = (&g.key[0], &g.key[1], &g.key[2], &g.key[3]);
+            let pi_slug = self.pi_slugs.get(pi);
+            let file = file_slugs.get(&format!("{pi_slug}/{}", self.project_slugs.get(project)));
+            let rel = format!("{period}/statements/{file}");
+            let number = data.numbers
+                [&(currency.clone(), pi.clone(), project.clone(), fund.clone())]
+                .clone();
+            let stmt = StatementRef {
+                period,
+                number,
+                pi: pi.clone(),
+                project: project.clone(),
+                fund: fund.clone(),
+                currency: currency.clone(),
+                html: format!("{rel}.html"),
+                pdf: format!("{rel}.pdf"),
+                sums: g.sums.clone(),
+            };
+            let ctx = self.statement_context(data, g, &stmt, previous.get(&g.key).copied());
+            self.page(out, &stmt.html, "statement.html", ctx)?;
+            rows.push(stmt);
+        }
+        self.period_index(data, &rows, out)?;
+        self.charges_page(data, out)?;
+        self.review_page(data, out)?;
+        self.previous = (
+            Some(period),
+            r.statements
+                .iter()
+                .map(|g| (g.key.clone(), g.sums.billed))
+                .collect(),
+        );
+        self.statements.extend(rows);
+        Ok(())
+    }
+
+    fn statement_context(
+        &self,
+        data: &PeriodData,
+        g: &Group,
+        stmt: &StatementRef,
+        previous: Option<Decimal>,
+    ) -> Value {
+        let r = &data.rollup;
+        let same = |k: &[String]| k[..4] == g.key[..4];
+        let services: Vec<&Group> = r.services.iter().filter(|s| same(&s.key)).collect();
+        let resources: Vec<&Group> = r.resources.iter().filter(|s| same(&s.key)).collect();
+        let currency = &stmt.currency;
+        let sections = view::sections(&services, &resources, currency, &|s| {
+            self.config.source_name(s).to_string()
+        });
+        let held: Sums = r
+            .held
+            .iter()
+            .filter(|h| h.key[0] == g.key[0] && h.key[1] == g.key[1] && h.key[2] == g.key[2])
+            .fold(Sums::default(), |mut a, h| {
+                a.add(&h.sums);
+                a
+            });
+        let mut warnings = Vec::new();
+        if held.count > 0 {
+            warnings.push(format!("{} charge{} ({}) for this project {} held for review and not included; they will appear on a later statement once resolved.", held.count, if held.count == 1 { "" } else { "s" }, format(held.billed, currency), if held.count == 1 { "is" } else { "are" }));
+        }
+        if let Some(end) = self.projects.get(&stmt.project).and_then(|p| p.end_date) {
+            let period_end = data.dir.period.next().first_day();
+            let days = (end - period_end).num_days();
+            if end < period_end {
+                warnings.push(format!("This project ended on {end}."));
+            } else if days <= i64::from(self.config.review.expiry_warning_days) {
+                warnings.push(format!("This project ends on {end}, in {days} days."));
+            }
+        }
+        let project = self.projects.get(&stmt.project);
+        context! {
+            title => format!("Statement {} — {}", stmt.number, data.dir.period.long_name()),
+            number => &stmt.number,
+            period => data.dir.period.to_string(),
+            period_name => data.dir.period.long_name(),
+            pi => context! { email => &stmt.pi, name => self.pi_name(&stmt.pi), department => project.map(|p| p.pi.department.clone()).unwrap_or_default() },
+            project => context! { id => &stmt.project, name => self.project_name(&stmt.project) },
+            fund => &stmt.fund,
+            currency => currency,
+            sections => Serde(sections),
+            totals => Serde(Amounts::new(&stmt.sums, currency)),
+            change => Serde(view::change(stmt.sums.billed, previous, currency)),
+            warnings => warnings,
+            pdf => format!("{}.pdf", stmt.html.rsplit('/').next().unwrap_or("").trim_end_matches(".html")),
+            pi_href => format!("pis/{}.html", self.pi_slugs.known(&stmt.pi).unwrap_or("none")),
+            project_href => format!("projects/{}.html", self.project_slugs.known(&stmt.project).unwrap_or("none")),
+        }
+    }
+
+    fn period_index(&self, data: &PeriodData, rows: &[StatementRef], out: &Path) -> Result<()> {
+        let period = data.dir.period;
+        let r = &data.rollup;
+        let mut by_source: BTreeMap<(String, String), Sums> = BTreeMap::new();
+        for g in &r.period_services {
+            by_source
+                .entry((g.key[0].clone(), g.key[1].clone()))
+                .or_default()
+                .add(&g.sums);
+        }
+        let sources: Vec<Value> = by_source.iter().map(|((cur, src), s)| context! { name => self.config.source_name(src), currency => cur, amounts => Serde(Amounts::new(s, cur)) }).collect();
+        let services: Vec<Value> = r.period_services.iter().map(|g| context! { source => self.config.source_name(&g.key[1]), category => view::display(&g.key[2], "—"), name => view::display(&g.key[3], "(no service name)"), amounts => Serde(Amounts::new(&g.sums, &g.key[0])) }).collect();
+        let statements: Vec<Value> = rows
+            .iter()
+            .map(|s| self.statement_row(s, "../", true))
+            .collect();
+        let currencies: Vec<Value> = data.currencies.iter().map(|c| currency_row(c)).collect();
+        self.page(out, &format!("{period}/index.html"), "period.html", context! {
+            title => format!("{}", period.long_name()), nav => "periods",
+            period => period.to_string(), period_name => period.long_name(), status => crate::close::status(&data.dir),
+            currencies => currencies, sources => sources, services => services, statements => statements,
+            stale => &data.stale,
+        })
+    }
+
+    /// A statement as a table row; `up` leads back to the output root, and
+    /// inside its own period folder links are relative to that folder.
+    fn statement_row(&self, s: &StatementRef, up: &str, in_period: bool) -> Value {
+        let local = |p: &str| {
+            if in_period {
+                p.split_once('/')
+                    .map(|(_, rest)| rest.to_string())
+                    .unwrap_or_default()
+            } else {
+                format!("{up}{p}")
+            }
+        };
+        context! {
+            number => &s.number, pi => &s.pi, pi_name => self.pi_name(&s.pi), project => &s.project, project_name => self.project_name(&s.project),
+            fund => &s.fund, currency => &s.currency, amounts => Serde(Amounts::new(&s.sums, &s.currency)), period => s.period.to_string(),
+            html => local(&s.html), pdf => local(&s.pdf),
+            pi_href => format!("{up}pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
+            project_href => format!("{up}projects/{}.html", self.project_slugs.known(&s.project).unwrap_or("none")),
+        }
+    }
+
+    fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
+        let period = data.dir.period;
+        let rows: Vec<ChargeRow> = data
+            .charges
+            .iter()
+            .map(|c| charge_row(c, &self.config))
+            .collect();
+        let js = format!("window.OCB_CHARGES = {};\n", serde_json::to_string(&rows)?);
+        write::file(
+            &out.join(format!("{period}/charges-data.js")),
+            js.as_bytes(),
+        )?;
+        let options = |f: fn(&ChargeRow) -> &str| {
+            let mut v: Vec<&str> = rows.iter().map(f).filter(|s| !s.is_empty()).collect();
+            v.sort();
+            v.dedup();
+            v.into_iter().map(str::to_string).collect::<Vec<_>>()
+        };
+        self.page(out, &format!("{period}/charges.html"), "charges.html", context! {
+            title => format!("Charges — {}", period.long_name()), nav => "periods",
+            period => period.to_string(), period_name => period.long_name(),
+            rows => Serde(&rows[..rows.len().min(HTML_CHARGE_ROWS)]), total => rows.len(), shown => rows.len().min(HTML_CHARGE_ROWS),
+            pis => options(|r| &r.pi), projects => options(|r| &r.project), sources => options(|r| &r.source), services => options(|r| &r.service),
+        })
+    }
+
+    fn review_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
+        let period = data.dir.period;
+        let reviewed: Vec<&Charge> = data
+            .charges
+            .iter()
+            .filter(|c| !c.flags.is_empty() || c.decision.is_some())
+            .collect();
+        let item = |c: &&Charge| {
+            let d = c.decision.map(|i| &data.decisions[i]);
+            context! {
+                id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
+                billed => format(c.billed, &c.currency), service => &c.service_name, resource => &c.resource_id,
+                pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
+                flags => c.flags.iter().map(|f| context! { code => f.code, detail => &f.detail, holds => f.holds }).collect::<Vec<_>>(),
+                decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
+                snippet => if c.decision.is_none() && c.state == State::Held { crate::commands::pending_entry(c) } else { String::new() },
+            }
+        };
+        let group = |f: &dyn Fn(&Charge) -> bool| {
+            reviewed
+                .iter()
+                .filter(|c| f(c))
+                .take(5000)
+                .map(item)
+                .collect::<Vec<_>>()
+        };
+        let kind = |c: &Charge, k: crate::review::Kind| {
+            c.decision.is_some_and(|i| data.decisions[i].decision == k)
+        };
+        let currencies: Vec<Value> = data.currencies.iter().map(|c| currency_row(c)).collect();
+        self.page(out, &format!("{period}/review.html"), "review.html", context! {
+            title => format!("Review — {}", period.long_name()), nav => "periods",
+            period => period.to_string(), period_name => period.long_name(), currencies => currencies,
+            held => group(&|c| c.state == State::Held),
+            rejected => group(&|c| c.state == State::Rejected),
+            approved => group(&|c| kind(c, crate::review::Kind::Approve)),
+            reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
+            warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
+            stale => &data.stale,
+        })
+    }
+
+    /// Dashboard, PI and project histories, and static files.
+    pub fn render_history(&self, history: &[PeriodData], out: &Path) -> Result<()> {
+        for (name, bytes) in self.theme.statics()? {
+            write::file(&out.join("static").join(&name), &bytes)?;
+        }
+        self.dashboard(history, out)?;
+        let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
+        let mut by_project: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
+        for s in &self.statements {
+            by_pi.entry(&s.pi).or_default().push(s);
+            by_project.entry(&s.project).or_default().push(s);
+        }
+        for (pi, list) in by_pi {
+            let slug = self.pi_slugs.known(pi).context("PI slug")?;
+            let name = self.pi_name(pi);
+            let title = if name.is_empty() {
+                pi.to_string()
+            } else {
+                format!("{name} ({pi})")
+            };
+            self.history_page(out, &format!("pis/{slug}.html"), "pis", &title, "PI", &list)?;
+        }
+        for (project, list) in by_project {
+            let slug = self.project_slugs.known(project).context("project slug")?;
+            let name = self.project_name(project);
+            let title = if name.is_empty() {
+                project.to_string()
+            } else {
+                format!("{name} ({project})")
+            };
+            self.history_page(
+                out,
+                &format!("projects/{slug}.html"),
+                "projects",
+                &title,
+                "Project",
+                &list,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn history_page(
+        &self,
+        out: &Path,
+        rel: &str,
+        nav: &str,
+        title: &str,
+        kind: &str,
+        list: &[&StatementRef],
+    ) -> Result<()> {
+        let mut charts = Vec::new();
+        let mut currencies: Vec<&str> = list.iter().map(|s| s.currency.as_str()).collect();
+        currencies.sort();
+        currencies.dedup();
+        for cur in currencies {
+            let mut per: BTreeMap<Period, Sums> = BTreeMap::new();
+            for s in list.iter().filter(|s| s.currency == cur) {
+                per.entry(s.period).or_default().add(&s.sums);
+            }
+            let labels: Vec<String> = per.keys().map(|p| p.to_string()).collect();
+            let series = [
+                crate::svg::Series {
+                    name: "list",
+                    class: "list",
+                    values: per.values().map(|s| s.list).collect(),
+                },
+                crate::svg::Series {
+                    name: "due",
+                    class: "billed",
+                    values: per.values().map(|s| s.billed).collect(),
+                },
+            ];
+            charts.push(crate::svg::lines(
+                &labels,
+                &series,
+                &|v| format(v, cur),
+                &format!("{title}: list price and amount due per period ({cur})"),
+            ));
+        }
+        let rows: Vec<Value> = list
+            .iter()
+            .rev()
+            .map(|s| self.statement_row(s, "../", false))
+            .collect();
+        self.page(out, rel, "history.html", context! { title => title, nav => nav, kind => kind, charts => charts, statements => rows })
+    }
+
+    fn dashboard(&self, history: &[PeriodData], out: &Path) -> Result<()> {
+        let periods: Vec<Value> = history
+            .iter()
+            .rev()
+            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => crate::close::status(&d.dir), currencies => d.currencies.iter().map(|c| currency_row(c)).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
+            .collect();
+        let mut charts = Vec::new();
+        let mut currencies: Vec<&str> = history
+            .iter()
+            .flat_map(|d| d.currencies.iter().map(|c| c.currency.as_str()))
+            .collect();
+        currencies.sort();
+        currencies.dedup();
+        for cur in &currencies {
+            let labels: Vec<String> = history.iter().map(|d| d.dir.period.to_string()).collect();
+            let get = |d: &PeriodData, f: fn(&crate::outputs::CurrencySummary) -> Decimal| {
+                d.currencies
+                    .iter()
+                    .find(|c| c.currency == *cur)
+                    .map(f)
+                    .unwrap_or_default()
+            };
+            let series = [
+                crate::svg::Series {
+                    name: "list",
+                    class: "list",
+                    values: history.iter().map(|d| get(d, |c| c.list)).collect(),
+                },
+                crate::svg::Series {
+                    name: "billed",
+                    class: "billed",
+                    values: history.iter().map(|d| get(d, |c| c.billed)).collect(),
+                },
+            ];
+            charts.push(crate::svg::lines(
+                &labels,
+                &series,
+                &|v| format(v, cur),
+                &format!("List price and billed per period ({cur})"),
+            ));
+        }
+        let latest = history.last().map(|d| self.latest(d));
+        self.page(out, "index.html", "index.html", context! { title => "Dashboard", nav => "dashboard", periods => periods, charts => charts, latest => latest })
+    }
+
+    /// The latest period's totals by source and service category, and top projects.
+    fn latest(&self, d: &PeriodData) -> Value {
+        let mut sources: BTreeMap<(String, String), Sums> = BTreeMap::new();
+        let mut categories: BTreeMap<(String, String), Sums> = BTreeMap::new();
+        for g in &d.rollup.period_services {
+            sources
+                .entry((
+                    g.key[0].clone(),
+                    self.config.source_name(&g.key[1]).to_string(),
+                ))
+                .or_default()
+                .add(&g.sums);
+            categories
+                .entry((g.key[0].clone(), view::display(&g.key[2], "Uncategorised")))
+                .or_default()
+                .add(&g.sums);
+        }
+        let rows = |m: BTreeMap<(String, String), Sums>| {
+            m.into_iter().map(|((cur, name), s)| context! { name => name, currency => &cur, amounts => Serde(Amounts::new(&s, &cur)) }).collect::<Vec<_>>()
+        };
+        let mut top: Vec<&StatementRef> = self
+            .statements
+            .iter()
+            .filter(|s| s.period == d.dir.period)
+            .collect();
+        top.sort_by(|a, b| b.sums.list.cmp(&a.sums.list).then(a.number.cmp(&b.number)));
+        context! {
+            period => d.dir.period.to_string(), name => d.dir.period.long_name(),
+            sources => rows(sources), categories => rows(categories),
+            top => top.into_iter().take(10).map(|s| self.statement_row(s, "", false)).collect::<Vec<_>>(),
+        }
+    }
+}
+
+fn currency_row(c: &crate::outputs::CurrencySummary) -> Value {
+    let f = |v: Decimal| format(v, &c.currency);
+    context! {
+        currency => &c.currency, rows => c.input_rows, input => f(c.input_billed), billed => f(c.billed), held => f(c.held), rejected => f(c.rejected),
+        list => f(c.list), discount => f(c.list - c.billed), discount_pct => crate::money::percent(c.list - c.billed, c.list),
+        billed_rows => c.billed_rows, held_rows => c.held_rows, rejected_rows => c.rejected_rows,
+    }
+}
+
+/// One charge as the charges page shows it (also its JavaScript data).
+#[derive(Serialize)]
+pub struct ChargeRow {
+    id: String,
+    source: String,
+    at: String,
+    state: &'static str,
+    flags: String,
+    pi: String,
+    project: String,
+    fund: String,
+    service: String,
+    resource: String,
+    list: String,
+    billed: String,
+    /// Exact amount for sorting in the browser.
+    n: String,
+}
+
+fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
+    ChargeRow {
+        id: c.id.clone(),
+        source: config.source_name(&c.source).to_string(),
+        at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
+        state: c.state.as_str(),
+        flags: c.flags.iter().map(|f| f.code).collect::<Vec<_>>().join(" "),
+        pi: c.attribution.pi_email.to_string(),
+        project: c.attribution.project_id.to_string(),
+        fund: c.attribution.fund_org.to_string(),
+        service: c.service_name.to_string(),
+        resource: if c.resource_id.is_empty() {
+            c.resource_name.to_string()
+        } else {
+            c.resource_id.to_string()
+        },
+        list: format(c.list, &c.currency),
+        billed: format(c.billed, &c.currency),
+        n: c.billed.to_string(),
+    }
+}
