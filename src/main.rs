@@ -4,6 +4,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of stdout goes away (`ocb review | head`).
+    // SAFETY: restoring the default signal disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = ocb::cli::Cli::parse();
     match ocb::commands::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -163,6 +163,7 @@ impl Site {
             rows.push(stmt);
         }
         self.period_index(data, &rows, out)?;
+        self.manifest(data, &rows, out)?;
         self.charges_page(data, out)?;
         self.review_page(data, out)?;
         self.previous = (
@@ -259,6 +260,27 @@ impl Site {
 
     /// A statement as a table row; `up` leads back to the output root, and
     /// inside its own period folder links are relative to that folder.
+    /// `<P>/statements.json`: each statement with its files and formatted totals,
+    /// for `ocb send` and other tools.
+    fn manifest(&self, data: &PeriodData, rows: &[StatementRef], out: &Path) -> Result<()> {
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|s| context! {
+                number => &s.number, period => s.period.to_string(), pi_email => &s.pi, pi_name => self.pi_name(&s.pi), project_id => &s.project,
+                project_name => self.project_name(&s.project), fund_org => &s.fund, currency => &s.currency,
+                html => &s.html, pdf => &s.pdf, amounts => Serde(Amounts::new(&s.sums, &s.currency)),
+                list_cost => s.sums.list.normalize().to_string(), discount => s.sums.discount().normalize().to_string(), billed_cost => s.sums.billed.normalize().to_string(),
+                cc => self.projects.get(&s.project).map(|p| p.cc.clone()).unwrap_or_default(),
+                pi_href => format!("pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
+            })
+            .collect();
+        let held: usize = data.currencies.iter().map(|c| c.held_rows as usize).sum();
+        let doc = context! { period => data.dir.period.to_string(), held_charges => held, statements => items };
+        let mut text = serde_json::to_string_pretty(&doc)?;
+        text.push('\n');
+        write::file(&out.join(format!("{}/statements.json", data.dir.period)), text.as_bytes())
+    }
+
     fn statement_row(&self, s: &StatementRef, up: &str, in_period: bool) -> Value {
         let local = |p: &str| {
             if in_period {
