@@ -120,6 +120,18 @@ pub fn format(amount: Decimal, currency: &str) -> String {
     }
 }
 
+/// Whole units for chart axes: `$10,000`.
+pub fn format_whole(amount: Decimal, currency: &str) -> String {
+    let text = format(amount.round(), currency);
+    match text.find('.') {
+        Some(i) if minor_units(currency) > 0 => {
+            let end = i + 1 + minor_units(currency) as usize;
+            format!("{}{}", &text[..i], &text[end.min(text.len())..])
+        }
+        _ => text,
+    }
+}
+
 /// A non-negative amount with thousands separators and exactly `dp` decimals.
 fn plain(amount: Decimal, dp: u32) -> String {
     let mut fixed = amount;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bump when printing changes in a way the cache key cannot see.
-const CACHE_VERSION: &str = "ocb-pdf-1";
+const CACHE_VERSION: &str = "ocb-pdf-2";
 
 /// The browser to use: `pdf.chrome`, else `$CHROME`, else the usual names on PATH.
 pub fn find_chrome(configured: Option<&str>) -> Result<PathBuf> {
@@ -322,6 +322,8 @@ fn print(
                             break;
                         };
                         open(&tab, &file_url(html)?)?;
+                        // Links would become annotations holding this machine's staging path.
+                        tab.evaluate("document.querySelectorAll('a[href]').forEach(a => a.removeAttribute('href'))", false).map_err(|e| anyhow!("cannot prepare `{}`: {e}", html.display()))?;
                         let mut pdf = tab
                             .print_to_pdf(Some(options(paper, number)))
                             .map_err(|e| anyhow!("cannot print `{}`: {e}", html.display()))?;

@@ -54,6 +54,7 @@ impl Problem {
             Some(i) => text[..i].to_string(),
             None => text,
         };
+        let message = readable_path(&message);
         Problem {
             file: file.into(),
             line: loc.as_ref().map(|l| l.line() as u64),
@@ -78,6 +79,30 @@ impl fmt::Display for Problem {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// serde_yaml names where it was as `.[0].decision: …`; say `item 1, decision: …`.
+fn readable_path(message: &str) -> String {
+    let Some(rest) = message.strip_prefix('.') else {
+        return message.to_string();
+    };
+    let Some((path, tail)) = rest.split_once(": ") else {
+        return message.to_string();
+    };
+    let parts: Vec<String> = path
+        .split('.')
+        .map(|p| {
+            match p
+                .strip_prefix('[')
+                .and_then(|p| p.strip_suffix(']'))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                Some(n) => format!("item {}", n + 1),
+                None => p.to_string(),
+            }
+        })
+        .collect();
+    format!("{}: {tail}", parts.join(", "))
 }
 
 /// Quote a value for an error message, shortened so a 10 MB cell stays readable.
@@ -106,6 +131,18 @@ mod tests {
         assert_eq!(
             p.to_string(),
             "periods/2025-01/aws.csv:1832: column `BilledCost`: invalid decimal `1,2`"
+        );
+    }
+
+    #[test]
+    fn yaml_paths_read_as_words() {
+        assert_eq!(
+            readable_path(".[0].decision: unknown variant `maybe`"),
+            "item 1, decision: unknown variant `maybe`"
+        );
+        assert_eq!(
+            readable_path("site: unknown field `titel`"),
+            "site: unknown field `titel`"
         );
     }
 

@@ -197,24 +197,58 @@ pub fn decide(
             }
         }
     }
+    let mut unbillable: HashMap<usize, (usize, String)> = HashMap::new();
     for (i, c) in charges.iter_mut().enumerate() {
         // A decision about one charge wins over a bulk rule.
         c.decision = chosen[i].or(by_rule[i]);
-        c.state = match c.decision.map(|n| &decisions[n]) {
-            Some(d) => match d.decision {
+        c.state = match c.decision.map(|n| (n, &decisions[n])) {
+            Some((n, d)) => match d.decision {
                 Kind::Reject => State::Rejected,
                 Kind::Pending => State::Held,
-                Kind::Approve => State::Billed,
-                Kind::Reassign => {
-                    reassign(c, d.set.as_ref(), strings);
-                    State::Billed
+                Kind::Approve | Kind::Reassign => {
+                    if d.decision == Kind::Reassign {
+                        reassign(c, d.set.as_ref(), strings);
+                    }
+                    match missing_attribution(c) {
+                        // Billing it would make a statement for nobody: keep it held and say why.
+                        Some(what) => {
+                            let e = unbillable
+                                .entry(n)
+                                .or_insert((0, format!("charge `{}` has no {what}", c.id)));
+                            e.0 += 1;
+                            State::Held
+                        }
+                        None => State::Billed,
+                    }
                 }
             },
             None if c.flags.iter().any(|f| f.holds) => State::Held,
             None => State::Billed,
         };
     }
+    let mut unbillable: Vec<_> = unbillable.into_iter().collect();
+    unbillable.sort();
+    for (n, (count, first)) in unbillable {
+        let more = if count > 1 {
+            format!(" (and {} more charges)", count - 1)
+        } else {
+            String::new()
+        };
+        out.problems.push(Problem::at(shown, decisions[n].line, format!("`decision: {}` cannot bill it: {first}{more}; use `decision: reassign` with `set:` pi_email, project_id and fund_org", decisions[n].decision.as_str())));
+    }
     out
+}
+
+fn missing_attribution(c: &Charge) -> Option<&'static str> {
+    let a = &c.attribution;
+    [
+        (a.pi_email.is_empty(), "PI email"),
+        (a.project_id.is_empty(), "project id"),
+        (a.fund_org.is_empty(), "fund/org"),
+    ]
+    .into_iter()
+    .find(|(missing, _)| *missing)
+    .map(|(_, what)| what)
 }
 
 fn matches(rule: &Match, c: &Charge) -> bool {

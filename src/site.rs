@@ -137,12 +137,20 @@ impl Site {
         } else {
             HashMap::new()
         };
-        let mut file_slugs = Slugs::default();
+        // One folder per PI, one file per project (suffixed when a project has several funds or currencies).
+        let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
         for g in &r.statements {
             let (currency, pi, project, fund) = (&g.key[0], &g.key[1], &g.key[2], &g.key[3]);
             let pi_slug = self.pi_slugs.get(pi);
-            let file = file_slugs.get(&format!("{pi_slug}/{}", self.project_slugs.get(project)));
+            let project_slug = self.project_slugs.get(project);
+            let file = format!(
+                "{pi_slug}/{}",
+                files.entry(pi_slug.clone()).or_default().claim(
+                    &format!("{project}\u{1f}{fund}\u{1f}{currency}"),
+                    &project_slug
+                )
+            );
             let rel = format!("{period}/statements/{file}");
             let number = data.numbers
                 [&(currency.clone(), pi.clone(), project.clone(), fund.clone())]
@@ -202,7 +210,7 @@ impl Site {
             });
         let mut warnings = Vec::new();
         if held.count > 0 {
-            warnings.push(format!("{} charge{} ({}) for this project {} held for review and not included; they will appear on a later statement once resolved.", held.count, if held.count == 1 { "" } else { "s" }, format(held.billed, currency), if held.count == 1 { "is" } else { "are" }));
+            warnings.push(format!("{} charge{} ({}) for this project {} held for review and not included here; held charges appear on a later statement once resolved.", held.count, if held.count == 1 { "" } else { "s" }, format(held.billed, currency), if held.count == 1 { "is" } else { "are" }));
         }
         if let Some(end) = self.projects.get(&stmt.project).and_then(|p| p.end_date) {
             let period_end = data.dir.period.next().first_day();
@@ -278,7 +286,10 @@ impl Site {
         let doc = context! { period => data.dir.period.to_string(), held_charges => held, statements => items };
         let mut text = serde_json::to_string_pretty(&doc)?;
         text.push('\n');
-        write::file(&out.join(format!("{}/statements.json", data.dir.period)), text.as_bytes())
+        write::file(
+            &out.join(format!("{}/statements.json", data.dir.period)),
+            text.as_bytes(),
+        )
     }
 
     fn statement_row(&self, s: &StatementRef, up: &str, in_period: bool) -> Value {
@@ -444,7 +455,7 @@ impl Site {
             charts.push(crate::svg::lines(
                 &labels,
                 &series,
-                &|v| format(v, cur),
+                &|v| crate::money::format_whole(v, cur),
                 &format!("{title}: list price and amount due per period ({cur})"),
             ));
         }
@@ -493,7 +504,7 @@ impl Site {
             charts.push(crate::svg::lines(
                 &labels,
                 &series,
-                &|v| format(v, cur),
+                &|v| crate::money::format_whole(v, cur),
                 &format!("List price and billed per period ({cur})"),
             ));
         }

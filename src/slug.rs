@@ -26,10 +26,15 @@ pub struct Slugs {
 
 impl Slugs {
     pub fn get(&mut self, value: &str) -> String {
-        if let Some(s) = self.by_value.get(value) {
+        self.claim(value, &slugify(value))
+    }
+
+    /// The slug for `key`, made from an already slugified `base`.
+    pub fn claim(&mut self, key: &str, base: &str) -> String {
+        if let Some(s) = self.by_value.get(key) {
             return s.clone();
         }
-        let base = slugify(value);
+        let base = base.to_string();
         let mut slug = base.clone();
         let mut n = 2;
         while self.taken.contains(&slug) {
@@ -37,7 +42,7 @@ impl Slugs {
             n += 1;
         }
         self.taken.insert(slug.clone());
-        self.by_value.insert(value.to_string(), slug.clone());
+        self.by_value.insert(key.to_string(), slug.clone());
         slug
     }
 

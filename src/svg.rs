@@ -25,7 +25,7 @@ pub fn lines(
     label: &dyn Fn(Decimal) -> String,
     title: &str,
 ) -> String {
-    let (w, h, left, bottom, top, right) = (720.0, 240.0, 84.0, 28.0, 12.0, 12.0);
+    let (w, h, left, bottom, top, right) = (720.0, 240.0, 84.0, 28.0, 12.0, 36.0);
     let max = series
         .iter()
         .flat_map(|s| s.values.iter())

@@ -1,0 +1,266 @@
+//! The static site: golden files, links, escaping, and a real browser.
+
+use crate::common::{chromium_available, ocb, read, repo};
+use std::path::Path;
+
+fn build(root: &Path) {
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+}
+
+/// Expected outputs of the `basic` fixture, reviewed by hand. Refresh with
+/// `OCB_BLESS=1 cargo test --test testsuite golden` and review the diff.
+const GOLDEN: &[&str] = &[
+    "index.html",
+    "summary.json",
+    "2025-01/index.html",
+    "2025-01/review.html",
+    "2025-01/statements/a-x-edu/p1.html",
+    "2025-01/charges.csv",
+    "2025-01/statements.csv",
+    "2025-01/journal.csv",
+    "pis/a-x-edu.html",
+];
+
+#[test]
+fn golden_files() {
+    let dir = repo("basic");
+    build(dir.path());
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic.expected");
+    let bless = std::env::var("OCB_BLESS").is_ok_and(|v| v == "1");
+    for name in GOLDEN {
+        let got = read(dir.path().join("output").join(name));
+        let want_path = expected.join(name);
+        if bless {
+            std::fs::create_dir_all(want_path.parent().unwrap()).unwrap();
+            std::fs::write(&want_path, &got).unwrap();
+            continue;
+        }
+        let want = read(&want_path);
+        if got != want {
+            let line = got
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "{name} differs from tests/fixtures/basic.expected/{name} at line {}:\n got: {}\nwant: {}",
+                line + 1,
+                got.lines().nth(line).unwrap_or(""),
+                want.lines().nth(line).unwrap_or("")
+            );
+        }
+    }
+}
+
+#[test]
+fn every_relative_link_resolves() {
+    let dir = repo("basic");
+    build(dir.path());
+    let out = dir.path().join("output");
+    let re = regex::Regex::new(r#"(?:href|src)="([^"]+)""#).unwrap();
+    let mut checked = 0;
+    for entry in walkdir::WalkDir::new(&out)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "html"))
+    {
+        let html = read(entry.path());
+        for cap in re.captures_iter(&html) {
+            let link = cap[1].replace("&#x2f;", "/").replace("&amp;", "&");
+            let link = link.as_str();
+            if link.starts_with("http") || link.starts_with("mailto:") || link.starts_with('#') {
+                continue;
+            }
+            assert!(
+                !link.starts_with('/'),
+                "absolute link {link} in {}",
+                entry.path().display()
+            );
+            let target = link.split(['#', '?']).next().unwrap();
+            // PDFs are not printed with --no-pdf; their HTML twin must exist.
+            let target = target
+                .strip_suffix(".pdf")
+                .map(|t| format!("{t}.html"))
+                .unwrap_or(target.to_string());
+            let resolved = entry.path().parent().unwrap().join(&target);
+            assert!(
+                resolved.exists(),
+                "{} links to missing {link}",
+                entry.path().display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} links checked");
+}
+
+#[test]
+fn data_is_escaped_everywhere() {
+    let dir = repo("basic");
+    let evil = r#""{""pi_email"":""<script>alert(1)</script>@x.edu"",""project_id"":""<script>alert(1)</script>"",""fund_org"":""NSF-9""}""#;
+    std::fs::write(
+        dir.path().join("periods/2025-01/evil.csv"),
+        format!("BillingPeriodStart,BilledCost,ServiceName,ResourceId,Tags\n2025-01-01,1.00,<img src=x onerror=alert(2)>,\"<b>res</b>\",{evil}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("periods/2025-01/review.yaml"),
+        "- match: {source: evil}\n  decision: approve\n  note: \"<i>ok</i>\"\n",
+    )
+    .unwrap();
+    build(dir.path());
+    let out = dir.path().join("output");
+    let mut pages = 0;
+    for entry in walkdir::WalkDir::new(&out)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "html"))
+    {
+        let html = read(entry.path());
+        for raw in ["<script>alert(1)", "<img src=x", "<b>res</b>", "<i>ok</i>"] {
+            assert!(
+                !html.contains(raw),
+                "{} contains unescaped {raw}",
+                entry.path().display()
+            );
+        }
+        pages += 1;
+    }
+    assert!(pages > 5);
+    let review = read(out.join("2025-01/review.html"));
+    assert!(
+        review.contains("&lt;img src=x onerror=alert(2)&gt;")
+            && review.contains("&lt;i&gt;ok&lt;&#x2f;i&gt;"),
+        "escaped text missing"
+    );
+    // The project slug cannot leave its folder.
+    assert!(out.join("projects/script-alert-1-script.html").exists());
+}
+
+#[test]
+fn theme_overrides_win_by_path_and_errors_name_the_file() {
+    let dir = repo("basic");
+    std::fs::create_dir_all(dir.path().join("themes/campus/templates")).unwrap();
+    std::fs::create_dir_all(dir.path().join("themes/campus/static")).unwrap();
+    std::fs::write(
+        dir.path().join("themes/campus/static/style.css"),
+        "body { color: teal; }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("themes/campus/static/logo.svg"), "<svg/>").unwrap();
+    std::fs::write(
+        dir.path().join("themes/campus/templates/history.html"),
+        "{% extends \"base.html\" %}{% block main %}CAMPUS {{ title }}{% endblock %}",
+    )
+    .unwrap();
+    let config = read(dir.path().join("ocb.yaml"));
+    std::fs::write(
+        dir.path().join("ocb.yaml"),
+        format!("{config}site: {{theme: campus}}\n"),
+    )
+    .unwrap();
+    build(dir.path());
+    let out = dir.path().join("output");
+    assert_eq!(
+        read(out.join("static/style.css")),
+        "body { color: teal; }\n"
+    );
+    assert!(out.join("static/logo.svg").exists() && out.join("static/charges.js").exists());
+    assert!(read(out.join("pis/a-x-edu.html")).contains("CAMPUS Dr. A (a@x.edu)"));
+    std::fs::write(
+        dir.path().join("themes/campus/templates/history.html"),
+        "{% extends \"base.html\" %}\n{% block main %}\n{{ title | nosuchfilter }}{% endblock %}",
+    )
+    .unwrap();
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "themes/campus/templates/history.html:3",
+        ));
+}
+
+/// Real headless Chromium: load the dashboard and the charges page from disk,
+/// filter, sort, and toggle dark mode (remembered across a reload).
+#[test]
+fn browser_filters_charges_and_toggles_dark_mode() {
+    if !chromium_available() {
+        return;
+    }
+    let dir = repo("basic");
+    build(dir.path());
+    let out = dir.path().join("output");
+    let chrome = ocb::pdf::Chrome::launch(&ocb::pdf::find_chrome(None).unwrap()).unwrap();
+    let tab = chrome.tab().unwrap();
+    let eval = |js: &str| {
+        tab.evaluate(js, false)
+            .unwrap()
+            .value
+            .unwrap_or(serde_json::Value::Null)
+    };
+
+    ocb::pdf::open(&tab, &ocb::pdf::file_url(&out.join("index.html")).unwrap()).unwrap();
+    assert_eq!(
+        eval("document.querySelector('h1').textContent"),
+        "Dashboard"
+    );
+    assert_eq!(
+        eval("document.querySelectorAll('svg.chart polyline').length"),
+        4
+    );
+
+    ocb::pdf::open(
+        &tab,
+        &ocb::pdf::file_url(&out.join("2025-01/charges.html")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        eval("document.getElementById('count').textContent"),
+        "7 of 7 charges"
+    );
+    assert_eq!(eval("document.getElementById('filters').hidden"), false);
+    eval(
+        "var s = document.getElementById('f-state'); s.value = 'held'; s.dispatchEvent(new Event('input', {bubbles: true}));",
+    );
+    assert_eq!(
+        eval("document.getElementById('count').textContent"),
+        "1 of 7 charges"
+    );
+    assert_eq!(
+        eval("document.querySelector('#charges tbody td:nth-child(8)').textContent"),
+        "b-untagged"
+    );
+    eval(
+        "var s = document.getElementById('f-state'); s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true}));",
+    );
+    eval(
+        "document.querySelector('th[data-key=n] button').click(); document.querySelector('th[data-key=n] button').click();",
+    );
+    assert_eq!(
+        eval("document.querySelector('#charges tbody td:nth-child(10)').textContent"),
+        "$8.50"
+    );
+
+    let dark_before = eval("getComputedStyle(document.body).backgroundColor");
+    eval("document.getElementById('theme-toggle').click()");
+    let theme = eval("document.documentElement.dataset.theme")
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(theme == "dark" || theme == "light");
+    assert_ne!(
+        eval("getComputedStyle(document.body).backgroundColor"),
+        dark_before
+    );
+    ocb::pdf::open(
+        &tab,
+        &ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        eval("document.documentElement.dataset.theme"),
+        theme.as_str(),
+        "the choice is remembered"
+    );
+}
