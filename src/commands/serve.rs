@@ -59,15 +59,26 @@ fn watch(
                 .with_context(|| format!("cannot watch `{}`", path.display()))?;
         }
     }
+    let quiet = Global { quiet: true, ..g };
     std::thread::spawn(move || {
-        while rx.recv().is_ok() {
+        while let Ok(event) = rx.recv() {
+            if !is_change(&event) {
+                continue;
+            }
             // Let a burst of saves settle, then build once.
             std::thread::sleep(Duration::from_millis(300));
             while rx.try_recv().is_ok() {}
-            rebuild(&g, no_pdf, &generation);
+            rebuild(&quiet, no_pdf, &generation);
+            eprintln!("ocb serve: rebuilt (build {})", generation.load(Ordering::SeqCst));
         }
     });
     Ok(watcher)
+}
+
+/// Reading a file is an event too (the build reads every input): only writes count.
+fn is_change(event: &notify::Result<notify::Event>) -> bool {
+    use notify::EventKind::{Create, Modify, Remove};
+    matches!(event, Ok(e) if matches!(e.kind, Create(_) | Modify(_) | Remove(_)))
 }
 
 fn respond(
