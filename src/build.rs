@@ -92,7 +92,7 @@ pub fn each_period(
         )?;
         problems.append(&mut found);
         each(&mut data)?;
-        previous = Some((dir.period, pipeline::source_totals(&data.charges)));
+        previous = Some((dir.period, crate::flag::source_totals(&data.charges)));
         // Only the rollup is kept across periods: memory stays bounded by one period.
         data.charges = Vec::new();
         done.push(data);

@@ -97,6 +97,57 @@ pub enum Command {
     },
     /// Write synthetic FOCUS data (demos, benchmarks)
     Sample(SampleArgs),
+    /// Email each PI their statements of a period (SMTP, or .eml files in dev mode)
+    Send(SendArgs),
+    /// Convert Slurm accounting or storage usage into a FOCUS CSV for a period
+    Convert {
+        #[command(subcommand)]
+        kind: ConvertKind,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConvertKind {
+    /// Slurm `sacct --parsable2` output: one row per job, priced with your rates
+    Slurm {
+        #[command(flatten)]
+        args: ConvertArgs,
+        /// `day`: one row per account, partition and day instead of per job
+        #[arg(long, value_enum, default_value = "job")]
+        group: SlurmGroup,
+    },
+    /// Storage usage snapshots (date,path,project_id,bytes[,tier]): one row per path and tier
+    Storage {
+        #[command(flatten)]
+        args: ConvertArgs,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlurmGroup {
+    Job,
+    Day,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConvertArgs {
+    /// The export to convert
+    pub file: PathBuf,
+    /// Rates file (YAML): prices, subsidy; see docs/guides/
+    #[arg(long)]
+    pub rates: PathBuf,
+    /// Billing period (YYYY-MM); usage outside it is left out
+    #[arg(long)]
+    pub period: String,
+    /// Source name, the output file's stem (default: hpc or storage)
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Write here instead of <root>/periods/<period>/<source>.csv
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -116,4 +167,32 @@ pub struct SampleArgs {
     /// A billing repository to create (ocb.yaml, projects.yaml, periods/)
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SendArgs {
+    /// The period to send (YYYY-MM); it must have been built
+    #[arg(long)]
+    pub period: String,
+    /// Print who would receive what; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these PIs (their email address); repeatable
+    #[arg(long = "to", value_name = "EMAIL")]
+    pub to: Vec<String>,
+    /// Send statements changed since they were sent; with --to, everything to those PIs
+    #[arg(long)]
+    pub resend: bool,
+    /// Send even though the period has charges held for review
+    #[arg(long)]
+    pub allow_held: bool,
+    /// Write .eml files and previews to output/emails/<P>/ instead of sending
+    #[arg(long, conflicts_with = "no_dev")]
+    pub dev: bool,
+    /// Send over SMTP even when `email.dev_mode` is true
+    #[arg(long)]
+    pub no_dev: bool,
+    /// The build output to read (default: <root>/output)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -168,6 +168,24 @@ fn row_flags(
     f
 }
 
+/// Billed totals per (project, source, currency): this period's for the spike
+/// rule, and kept for the next period's.
+pub fn source_totals(charges: &[Charge]) -> SourceTotals {
+    let mut t = SourceTotals::new();
+    for c in charges
+        .iter()
+        .filter(|c| !c.attribution.project_id.is_empty())
+    {
+        let key = (
+            c.attribution.project_id.to_string(),
+            c.source.to_string(),
+            c.currency.to_string(),
+        );
+        *t.entry(key).or_default() += c.billed;
+    }
+    t
+}
+
 /// (project, source, currency) whose billed total rose above ratio × the
 /// previous period's and above the minimum amount.
 fn spikes(
@@ -177,20 +195,8 @@ fn spikes(
 ) -> HashMap<(String, String, String), String> {
     let mut out = HashMap::new();
     let Some(previous) = previous else { return out };
-    let mut now: SourceTotals = HashMap::new();
-    for c in charges
-        .iter()
-        .filter(|c| !c.attribution.project_id.is_empty())
-    {
-        *now.entry((
-            c.attribution.project_id.to_string(),
-            c.source.to_string(),
-            c.currency.to_string(),
-        ))
-        .or_default() += c.billed;
-    }
     let spike = &config.review.spike;
-    for (key, total) in now {
+    for (key, total) in source_totals(charges) {
         let before = previous.get(&key).copied().unwrap_or_default();
         if before > Decimal::ZERO && total > before * spike.ratio && total > spike.min_amount {
             let detail = format!(

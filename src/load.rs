@@ -55,6 +55,14 @@ pub fn load_file(
         ));
         return out;
     }
+    let mut lines = match std::fs::File::open(path) {
+        Ok(f) => LineCounter::new(f),
+        Err(e) => {
+            out.problems
+                .push(Problem::file(shown_as, format!("cannot read: {e}")));
+            return out;
+        }
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -81,7 +89,10 @@ pub fn load_file(
                 break;
             }
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record
+            .position()
+            .map(|p| lines.line_at(p.byte()))
+            .unwrap_or(0);
         out.rows += 1;
         let row = RowCtx {
             file: shown_as,
@@ -99,6 +110,56 @@ pub fn load_file(
         }
     }
     out
+}
+
+/// Line numbers from byte offsets: the csv crate's own line count drifts after
+/// blank lines (BurntSushi/rust-csv#208), so a second handle on the same file
+/// counts newlines up to each record's first byte, in step with the reader.
+struct LineCounter {
+    reader: std::io::BufReader<std::fs::File>,
+    offset: u64,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn new(file: std::fs::File) -> LineCounter {
+        LineCounter {
+            reader: std::io::BufReader::with_capacity(1 << 16, file),
+            offset: 0,
+            newlines: 0,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> u64 {
+        use std::io::BufRead;
+        while self.offset < byte {
+            let Ok(buf) = self.reader.fill_buf() else {
+                break;
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let n = buf.len().min((byte - self.offset) as usize);
+            self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.reader.consume(n);
+            self.offset += n as u64;
+        }
+        // The offset csv reports is where the previous record ended: skip the
+        // line breaks (blank lines, CRLF) before this record's first byte.
+        while let Ok(buf) = self.reader.fill_buf() {
+            let skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            if skip == 0 {
+                break;
+            }
+            self.newlines += buf[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.reader.consume(skip);
+            self.offset += skip as u64;
+        }
+        self.newlines + 1
+    }
 }
 
 fn csv_problem(file: &str, e: &csv::Error) -> Problem {

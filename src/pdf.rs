@@ -12,7 +12,6 @@ use headless_chrome::types::PrintToPdfOptions;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,24 +62,6 @@ fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The pid of the running Chromium, so Ctrl-C can stop it (0: none).
-static CHROME_PID: AtomicU32 = AtomicU32::new(0);
-
-fn install_interrupt_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let pid = CHROME_PID.load(Ordering::SeqCst);
-            if pid != 0 {
-                // SAFETY: sending a signal to a pid we started; failure is harmless.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-            eprintln!("ocb: interrupted; the previous output was left untouched");
-            std::process::exit(130);
-        });
-    });
-}
-
 /// A headless Chromium with its own throwaway profile; killed when dropped.
 pub struct Chrome {
     browser: Browser,
@@ -89,11 +70,13 @@ pub struct Chrome {
 
 impl Chrome {
     pub fn launch(path: &Path) -> Result<Chrome> {
-        install_interrupt_handler();
+        crate::interrupt::install();
         let profile = tempfile::Builder::new()
             .prefix("ocb-chrome-")
             .tempdir()
             .context("cannot create a Chromium profile folder")?;
+        crate::interrupt::remove_on_interrupt(profile.path().to_path_buf());
+
         let args: Vec<&std::ffi::OsStr> = [
             "--disable-gpu",
             "--disable-background-networking",
@@ -107,7 +90,16 @@ impl Chrome {
         .iter()
         .map(std::ffi::OsStr::new)
         .collect();
+        // Chromium keeps shared memory files in $TMPDIR (headless_chrome passes
+        // --disable-dev-shm-usage); inside the profile they go away with it.
+        let tmp = profile.path().join("tmp");
+        std::fs::create_dir_all(&tmp).context("cannot create a Chromium temp folder")?;
+        let envs = std::collections::HashMap::from([(
+            "TMPDIR".to_string(),
+            tmp.to_string_lossy().into_owned(),
+        )]);
         let options = LaunchOptions::default_builder()
+            .process_envs(Some(envs))
             .path(Some(path.to_path_buf()))
             .headless(true)
             .sandbox(!running_as_root())
@@ -118,7 +110,9 @@ impl Chrome {
             .map_err(|e| anyhow!("bad Chromium options: {e}"))?;
         let browser = Browser::new(options)
             .map_err(|e| anyhow!("cannot start Chromium `{}`: {e}", path.display()))?;
-        CHROME_PID.store(browser.get_process_id().unwrap_or(0), Ordering::SeqCst);
+        if let Some(pid) = browser.get_process_id() {
+            crate::interrupt::kill_on_interrupt(pid);
+        }
         Ok(Chrome {
             browser,
             _profile: profile,
@@ -138,7 +132,14 @@ impl Chrome {
 
 impl Drop for Chrome {
     fn drop(&mut self) {
-        CHROME_PID.store(0, Ordering::SeqCst);
+        // Stop the whole browser before its profile is removed: a browser still
+        // shutting down writes into the profile and leaves it behind.
+        let pid = self.browser.get_process_id();
+        if let Some(pid) = pid {
+            crate::interrupt::kill_tree(pid);
+        }
+        crate::interrupt::remove_dir(self._profile.path());
+        crate::interrupt::forget(pid, Some(self._profile.path()));
     }
 }
 

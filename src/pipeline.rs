@@ -123,20 +123,3 @@ fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>
     }
     Ok(out)
 }
-
-/// Billed totals per (project, source, currency), for the next period's spike rule.
-pub fn source_totals(charges: &[Charge]) -> SourceTotals {
-    let mut t = SourceTotals::new();
-    for c in charges
-        .iter()
-        .filter(|c| !c.attribution.project_id.is_empty())
-    {
-        *t.entry((
-            c.attribution.project_id.to_string(),
-            c.source.to_string(),
-            c.currency.to_string(),
-        ))
-        .or_default() += c.billed;
-    }
-    t
-}

@@ -77,7 +77,12 @@ impl fmt::Display for Problem {
         if let Some(column) = &self.column {
             write!(f, ": column `{column}`")?;
         }
-        write!(f, ": {}", self.message)
+        // One problem, one line: a quoted newline in a cell must not split it.
+        write!(
+            f,
+            ": {}",
+            self.message.replace('\n', "\\n").replace('\r', "\\r")
+        )
     }
 }
 

@@ -84,10 +84,9 @@ impl Projects {
             Err(e) => return (Projects::default(), vec![Problem::yaml(shown_as, &e)]),
         };
         let mut problems = Vec::new();
-        let mut seen = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for p in &list {
-            if let Some(prev) = seen.insert(p.id.clone(), ()) {
-                let _ = prev;
+            if !seen.insert(p.id.clone()) {
                 problems.push(Problem::file(
                     shown_as,
                     format!("project id `{}` is listed twice", p.id),

@@ -257,7 +257,7 @@ impl Site {
             .iter()
             .map(|s| self.statement_row(s, "../", true))
             .collect();
-        let currencies: Vec<Value> = data.currencies.iter().map(|c| currency_row(c)).collect();
+        let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         self.page(out, &format!("{period}/index.html"), "period.html", context! {
             title => format!("{}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(), status => crate::close::status(&data.dir),
@@ -366,7 +366,7 @@ impl Site {
         let kind = |c: &Charge, k: crate::review::Kind| {
             c.decision.is_some_and(|i| data.decisions[i].decision == k)
         };
-        let currencies: Vec<Value> = data.currencies.iter().map(|c| currency_row(c)).collect();
+        let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         self.page(out, &format!("{period}/review.html"), "review.html", context! {
             title => format!("Review — {}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(), currencies => currencies,
@@ -471,7 +471,7 @@ impl Site {
         let periods: Vec<Value> = history
             .iter()
             .rev()
-            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => crate::close::status(&d.dir), currencies => d.currencies.iter().map(|c| currency_row(c)).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
+            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => crate::close::status(&d.dir), currencies => d.currencies.iter().map(currency_row).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
             .collect();
         let mut charts = Vec::new();
         let mut currencies: Vec<&str> = history

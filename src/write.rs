@@ -9,10 +9,13 @@ pub fn staging(out: &Path) -> Result<tempfile::TempDir> {
     let parent = parent(out);
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create `{}`", parent.display()))?;
-    tempfile::Builder::new()
+    crate::interrupt::install();
+    let dir = tempfile::Builder::new()
         .prefix(".ocb-staging-")
         .tempdir_in(&parent)
-        .with_context(|| format!("cannot create a staging folder in `{}`", parent.display()))
+        .with_context(|| format!("cannot create a staging folder in `{}`", parent.display()))?;
+    crate::interrupt::remove_on_interrupt(dir.path().to_path_buf());
+    Ok(dir)
 }
 
 fn parent(out: &Path) -> PathBuf {
@@ -25,6 +28,7 @@ fn parent(out: &Path) -> PathBuf {
 /// Swap the staged build into place; the previous output is removed only after.
 pub fn replace(staged: tempfile::TempDir, out: &Path) -> Result<()> {
     let staged = staged.keep();
+    crate::interrupt::forget(None, Some(&staged));
     if !out.exists() {
         return std::fs::rename(&staged, out)
             .with_context(|| format!("cannot move the build into `{}`", out.display()));

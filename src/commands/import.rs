@@ -102,7 +102,11 @@ fn split(
         let dir = dest.parent().context("period folder")?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
+        // Temporary files are private (0600); an imported period file is an ordinary one.
+        let tmp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(dir)?;
+
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp));
         w.write_byte_record(&header)?;
         writers.insert(*p, (w, 0u64));

@@ -2,11 +2,13 @@
 //! print results on stdout and problems on stderr, return the exit code.
 
 mod check;
+mod convert;
 mod import;
 mod init;
 mod periods;
 mod review;
 pub use review::pending_entry;
+mod send;
 mod serve;
 
 use crate::build::{self, Options};
@@ -39,6 +41,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Reopen { period, reason } => review::reopen(&g, &period, &reason),
         Command::Init { dir } => init::run(dir.unwrap_or_else(|| g.root.clone())),
         Command::Serve { port, no_pdf } => serve::run(&g, port, no_pdf),
+        Command::Convert { kind } => convert::run(&g, kind),
+        Command::Send(args) => send::run(&g, &args),
         Command::Sample(args) => {
             let n = crate::sample::generate(&args)?;
             if !g.quiet {

@@ -69,7 +69,10 @@ fn watch(
             std::thread::sleep(Duration::from_millis(300));
             while rx.try_recv().is_ok() {}
             rebuild(&quiet, no_pdf, &generation);
-            eprintln!("ocb serve: rebuilt (build {})", generation.load(Ordering::SeqCst));
+            eprintln!(
+                "ocb serve: rebuilt (build {})",
+                generation.load(Ordering::SeqCst)
+            );
         }
     });
     Ok(watcher)
@@ -135,12 +138,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        // Hex digits read byte by byte: slicing the str could split a UTF-8 character.
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -4,7 +4,9 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A fresh copy of a fixture repository in a temporary folder.
@@ -35,14 +37,23 @@ pub fn ocb(root: &Path) -> Command {
 }
 
 pub fn read(path: impl AsRef<Path>) -> String {
-    std::fs::read_to_string(path.as_ref()).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.as_ref().display()))
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.as_ref().display()))
 }
 
 /// Parse a CSV file into a header and rows.
 pub fn csv_rows(path: impl AsRef<Path>) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path.as_ref()).expect("csv");
-    let header = r.headers().expect("header").iter().map(str::to_string).collect();
-    let rows = r.records().map(|x| x.expect("record").iter().map(str::to_string).collect()).collect();
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = r
+        .records()
+        .map(|x| x.expect("record").iter().map(str::to_string).collect())
+        .collect();
     (header, rows)
 }
 
@@ -53,7 +64,9 @@ pub fn chromium_available() -> bool {
     }
     let found = ocb::pdf::find_chrome(None).is_ok();
     if !found {
-        eprintln!("skipping: Chromium not found (install `chromium`; in CI these tests never skip)");
+        eprintln!(
+            "skipping: Chromium not found (install `chromium`; in CI these tests never skip)"
+        );
     }
     found
 }

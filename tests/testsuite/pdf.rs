@@ -23,10 +23,22 @@ fn pages(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Chromium processes started with one of our throwaway profiles.
-fn stray_chromium() -> usize {
+/// `ocb` with its own TMPDIR, so the Chromium profiles it creates (and any
+/// process still using them) can be told apart from other tests' browsers.
+fn ocb_tmp(root: &Path) -> assert_cmd::Command {
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut cmd = ocb(root);
+    cmd.env("TMPDIR", &tmp);
+    cmd
+}
+
+/// Chromium processes started with a profile under `root/tmp`.
+fn stray_chromium(root: &Path) -> usize {
+    let pattern = format!("{}/ocb-chrome-", root.join("tmp").display());
     let out = Command::new("pgrep")
-        .args(["-f", "ocb-chrome-"])
+        .arg("-f")
+        .arg(pattern)
         .output()
         .expect("pgrep");
     String::from_utf8_lossy(&out.stdout).lines().count()
@@ -38,7 +50,7 @@ fn prints_one_pdf_per_statement_with_the_totals() {
         return;
     }
     let dir = repo("basic");
-    ocb(dir.path())
+    ocb_tmp(dir.path())
         .arg("build")
         .assert()
         .success()
@@ -63,7 +75,12 @@ fn prints_one_pdf_per_statement_with_the_totals() {
             "`{want}` missing from the PDF text:\n{text}"
         );
     }
-    assert_eq!(stray_chromium(), 0, "Chromium survived the build");
+    assert_eq!(stray_chromium(dir.path()), 0, "Chromium survived the build");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "a browser profile was left behind"
+    );
     // A warm build copies from the cache: the same bytes.
     let first = std::fs::read(&pdf).unwrap();
     ocb(dir.path()).arg("build").assert().success();
@@ -146,3 +163,55 @@ fn missing_chromium_is_one_clear_line_and_exit_2() {
 }
 
 use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn ctrl_c_stops_chromium_and_leaves_output_alone() {
+    if !chromium_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    ocb(root)
+        .args(["sample", "--rows", "3000", "--projects", "150", "--out"])
+        .arg(root)
+        .assert()
+        .success();
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    let before = std::fs::read(root.join("output/index.html")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ocb"))
+        .env("TMPDIR", root.join("tmp"))
+        .arg("--root")
+        .arg(root)
+        .arg("build")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while stray_chromium(root) == 0 {
+        assert!(start.elapsed().as_secs() < 60, "Chromium never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(stray_chromium(root), 0, "Chromium survived Ctrl-C");
+    assert_eq!(
+        std::fs::read_dir(root.join("tmp")).unwrap().count(),
+        0,
+        "a browser profile was left behind"
+    );
+    assert_eq!(
+        before,
+        std::fs::read(root.join("output/index.html")).unwrap()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".ocb-staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging folder left behind");
+}

@@ -235,7 +235,9 @@ fn bad_decisions_are_located() {
             "periods/2025-01/{message}"
         )));
     }
-    let id = held_id(&repo("basic").path().to_path_buf());
+    let fresh = repo("basic");
+    let id = held_id(fresh.path());
+
     std::fs::write(
         &review,
         format!(

@@ -11,13 +11,21 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+    Some((
+        code,
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
 }
 
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -33,7 +41,11 @@ impl Drop for Kill {
 #[test]
 fn serves_and_rebuilds_once_per_change() {
     let dir = repo("basic");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ocb"))
         .args(["--root"])
         .arg(dir.path())
@@ -43,17 +55,35 @@ fn serves_and_rebuilds_once_per_change() {
         .spawn()
         .unwrap();
     let _guard = Kill(child);
-    wait_for("the server", || get(port, "/__ocb_build").is_some_and(|(c, b)| c == 200 && b == "1"));
+    wait_for("the server", || {
+        get(port, "/__ocb_build").is_some_and(|(c, b)| c == 200 && b == "1")
+    });
     let (code, page) = get(port, "/2025-01/index.html").unwrap();
     assert_eq!(code, 200);
-    assert!(page.contains("$12.17") && page.contains("/__ocb_build"), "page or reload script missing");
+    assert!(
+        page.contains("$12.17") && page.contains("/__ocb_build"),
+        "page or reload script missing"
+    );
     assert_eq!(get(port, "/../../etc/passwd").unwrap().0, 404);
     assert_eq!(get(port, "/%2e%2e/%2e%2e/etc/passwd").unwrap().0, 404);
 
     let aws = dir.path().join("periods/2025-01/aws.csv");
-    std::fs::write(&aws, std::fs::read_to_string(&aws).unwrap().replace("8.50", "9.50")).unwrap();
-    wait_for("a rebuild", || get(port, "/__ocb_build").is_some_and(|(_, b)| b == "2"));
-    assert!(get(port, "/2025-01/index.html").unwrap().1.contains("$13.17"));
+    std::fs::write(
+        &aws,
+        std::fs::read_to_string(&aws)
+            .unwrap()
+            .replace("8.50", "9.50"),
+    )
+    .unwrap();
+    wait_for("a rebuild", || {
+        get(port, "/__ocb_build").is_some_and(|(_, b)| b == "2")
+    });
+    assert!(
+        get(port, "/2025-01/index.html")
+            .unwrap()
+            .1
+            .contains("$13.17")
+    );
     // Reading inputs during the build must not trigger another build.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(get(port, "/__ocb_build").unwrap().1, "2");

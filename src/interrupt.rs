@@ -1,0 +1,131 @@
+//! Ctrl-C: stop the browser we started and remove our temporary folders, so an
+//! interrupted build leaves the previous output and nothing else behind.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+struct Cleanup {
+    pids: Vec<u32>,
+    paths: Vec<PathBuf>,
+}
+
+static CLEANUP: Mutex<Cleanup> = Mutex::new(Cleanup {
+    pids: Vec::new(),
+    paths: Vec::new(),
+});
+
+/// Install the handler once; later calls do nothing.
+pub fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if let Ok(c) = CLEANUP.lock() {
+                c.pids.iter().for_each(|&pid| kill_tree(pid));
+                // A browser still starting has no known pid yet; its command line names our folders.
+                for path in &c.paths {
+                    mentioning(path).into_iter().for_each(kill_tree);
+                }
+                c.paths.iter().for_each(|p| remove_dir(p));
+            }
+            eprintln!("ocb: interrupted; the previous output was left untouched");
+            std::process::exit(130);
+        });
+    });
+}
+
+pub fn kill_on_interrupt(pid: u32) {
+    if let Ok(mut c) = CLEANUP.lock() {
+        c.pids.push(pid);
+    }
+}
+
+pub fn remove_on_interrupt(path: PathBuf) {
+    if let Ok(mut c) = CLEANUP.lock() {
+        c.paths.push(path);
+    }
+}
+
+/// Forget a process or folder that was cleaned up normally.
+pub fn forget(pid: Option<u32>, path: Option<&std::path::Path>) {
+    if let Ok(mut c) = CLEANUP.lock() {
+        c.pids.retain(|p| Some(*p) != pid);
+        c.paths.retain(|p| Some(p.as_path()) != path);
+    }
+}
+
+/// SIGKILL a process and all its descendants (Chromium's zygote and renderers
+/// outlive a killed browser process otherwise), then wait briefly for them.
+pub fn kill_tree(pid: u32) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    let parents = parents();
+    while i < all.len() {
+        let p = all[i];
+        all.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    for &p in &all {
+        // SAFETY: signalling processes we started; failure is harmless.
+        unsafe { libc::kill(p as i32, libc::SIGKILL) };
+    }
+    for _ in 0..40 {
+        if all.iter().all(|p| !alive(*p)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// Processes whose command line mentions `path`.
+fn mentioning(path: &std::path::Path) -> Vec<u32> {
+    let needle = path.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .collect()
+}
+
+/// (pid, parent pid) of every process, from /proc.
+fn parents() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces; fields after its closing paren are plain.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// Running, and not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s.get(i + 2..i + 3))
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Remove a folder that another process may still be writing into.
+pub fn remove_dir(path: &std::path::Path) {
+    for _ in 0..10 {
+        let _ = std::fs::remove_dir_all(path);
+        if !path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,186 @@
+//! SMTP per `email.smtp`: host, port, TLS mode, and credentials read only from
+//! the environment variables the config names. Transient failures are retried
+//! with backoff; the caller learns whether to go on with the next message.
+
+use crate::config::{SmtpConfig, Tls};
+use anyhow::{Result, anyhow, bail};
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
+use lettre::{Message, SmtpTransport, Transport};
+use std::time::Duration;
+
+/// Waits before each retry: a few quick attempts keep a flaky server from
+/// failing a run without stalling it for long.
+const BACKOFF_MS: [u64; 3] = [200, 400, 800];
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a message did not go out, after any retries.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The server refused this message (5xx for a recipient or the content):
+    /// other messages may still go out.
+    Rejected(String),
+    /// The server or the connection failed (network, TLS, 4xx after retries,
+    /// authentication): the following messages would fail the same way.
+    Stop(String),
+}
+
+impl Failure {
+    pub fn reason(&self) -> &str {
+        match self {
+            Failure::Rejected(r) | Failure::Stop(r) => r,
+        }
+    }
+}
+
+pub struct Smtp {
+    transport: SmtpTransport,
+    /// `host:port (tls)`, and where credentials came from: safe to print.
+    pub describe: String,
+}
+
+impl Smtp {
+    pub fn new(config: &SmtpConfig) -> Result<Smtp> {
+        let host = config.host.trim();
+        if host.is_empty() {
+            bail!("ocb.yaml: key `email.smtp.host`: empty");
+        }
+        let tls = match config.tls {
+            Tls::None => LettreTls::None,
+            Tls::Starttls => LettreTls::Required(params(host)?),
+            Tls::Tls => LettreTls::Wrapper(params(host)?),
+        };
+        let mut builder = SmtpTransport::builder_dangerous(host)
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(TIMEOUT));
+        let mode = match config.tls {
+            Tls::None => "no TLS",
+            Tls::Starttls => "STARTTLS",
+            Tls::Tls => "TLS",
+        };
+        let mut describe = format!("{host}:{} ({mode})", config.port);
+        if let Some((creds, vars)) = credentials(config)? {
+            builder = builder.credentials(creds);
+            describe.push_str(&format!(", credentials from {vars}"));
+        }
+        Ok(Smtp {
+            transport: builder.build(),
+            describe,
+        })
+    }
+
+    /// Send, retrying transient failures (4xx, connection errors) with backoff.
+    pub fn send(&self, message: &Message) -> Result<(), Failure> {
+        let mut attempt = 0;
+        loop {
+            match self.transport.send(message) {
+                Ok(_) => return Ok(()),
+                Err(e) => match classify(&e) {
+                    Kind::Retry if attempt < BACKOFF_MS.len() => {
+                        std::thread::sleep(Duration::from_millis(BACKOFF_MS[attempt]));
+                        attempt += 1;
+                    }
+                    Kind::Retry | Kind::Stop => {
+                        return Err(Failure::Stop(tried(&e, attempt)));
+                    }
+                    Kind::Rejected => return Err(Failure::Rejected(e.to_string())),
+                },
+            }
+        }
+    }
+}
+
+fn tried(e: &SmtpError, retries: usize) -> String {
+    match retries {
+        0 => e.to_string(),
+        n => format!("{e} (after {} attempts)", n + 1),
+    }
+}
+
+fn params(host: &str) -> Result<TlsParameters> {
+    TlsParameters::new(host.to_string()).map_err(|e| {
+        anyhow!("ocb.yaml: key `email.smtp.host`: cannot set up TLS for `{host}`: {e}")
+    })
+}
+
+/// Credentials when the user variable is set; the password must then be set
+/// too. Neither value is ever printed: only the variables' names are.
+fn credentials(config: &SmtpConfig) -> Result<Option<(Credentials, String)>> {
+    let Some(user_var) = config.username_env.as_deref() else {
+        return Ok(None);
+    };
+    let user = match std::env::var(user_var) {
+        Ok(u) if !u.is_empty() => u,
+        _ => return Ok(None),
+    };
+    let Some(pass_var) = config.password_env.as_deref() else {
+        bail!("ocb.yaml: key `email.smtp.password_env`: needed because ${user_var} is set");
+    };
+    let password = std::env::var(pass_var).map_err(|_| {
+        anyhow!("environment variable ${pass_var} (email.smtp.password_env) is not set, but ${user_var} is")
+    })?;
+    Ok(Some((
+        Credentials::new(user, password),
+        format!("${user_var} and ${pass_var}"),
+    )))
+}
+
+enum Kind {
+    Retry,
+    Rejected,
+    Stop,
+}
+
+/// 5xx is final. Authentication codes concern every message, so they stop the
+/// run; other 5xx concern this message only. The rest may pass on a retry.
+fn classify(e: &SmtpError) -> Kind {
+    if e.is_permanent() {
+        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+        return match code.as_str() {
+            "530" | "534" | "535" | "538" => Kind::Stop,
+            _ => Kind::Rejected,
+        };
+    }
+    if e.is_tls() || e.is_client() {
+        return Kind::Stop;
+    }
+    Kind::Retry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_named_variables_only() {
+        let config = SmtpConfig {
+            username_env: Some("OCB_TEST_UNSET_USER_4F2A".into()),
+            password_env: Some("OCB_TEST_UNSET_PASS_4F2A".into()),
+            ..SmtpConfig::default()
+        };
+        assert!(credentials(&config).unwrap().is_none());
+        let none = SmtpConfig {
+            username_env: None,
+            ..SmtpConfig::default()
+        };
+        assert!(credentials(&none).unwrap().is_none());
+    }
+
+    #[test]
+    fn describe_names_variables_not_values() {
+        let config = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 2525,
+            tls: Tls::None,
+            username_env: Some("PATH".into()),
+            password_env: Some("HOME".into()),
+        };
+        let s = Smtp::new(&config).unwrap();
+        assert_eq!(
+            s.describe,
+            "127.0.0.1:2525 (no TLS), credentials from $PATH and $HOME"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The integration test suite: one binary, one module per capability. Each
+//! test copies a fixture repository from `tests/fixtures/` into a temporary
+//! folder and runs the real `ocb` binary on it. See tests/README.md.
+
+mod common;
+mod convert;
+mod pdf;
+mod pipeline;
+mod review;
+mod send;
+mod serve;
+mod site;
