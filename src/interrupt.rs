@@ -9,6 +9,15 @@ struct Cleanup {
     paths: Vec<PathBuf>,
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Block forever once Ctrl-C was pressed: the handler exits the process.
+pub fn wait_if_interrupted() {
+    while INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 static CLEANUP: Mutex<Cleanup> = Mutex::new(Cleanup {
     pids: Vec::new(),
     paths: Vec::new(),
@@ -19,11 +28,19 @@ pub fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+
             if let Ok(c) = CLEANUP.lock() {
                 c.pids.iter().for_each(|&pid| kill_tree(pid));
-                // A browser still starting has no known pid yet; its command line names our folders.
-                for path in &c.paths {
-                    mentioning(path).into_iter().for_each(kill_tree);
+                // A browser still starting has no known pid yet, and a renderer forked
+                // during the kill outlives its parent: both name our folders on their
+                // command lines, so kill by that until none is left.
+                for _ in 0..10 {
+                    let rest: Vec<u32> = c.paths.iter().flat_map(|p| mentioning(p)).collect();
+                    if rest.is_empty() {
+                        break;
+                    }
+                    rest.into_iter().for_each(kill_tree);
                 }
                 c.paths.iter().for_each(|p| remove_dir(p));
             }
@@ -121,8 +138,9 @@ fn alive(pid: u32) -> bool {
 
 /// Remove a folder that another process may still be writing into.
 pub fn remove_dir(path: &std::path::Path) {
-    for _ in 0..10 {
+    for _ in 0..40 {
         let _ = std::fs::remove_dir_all(path);
+
         if !path.exists() {
             return;
         }

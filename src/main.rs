@@ -8,8 +8,13 @@ fn main() -> ExitCode {
     // SAFETY: restoring the default signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = ocb::cli::Cli::parse();
-    match ocb::commands::run(cli) {
+    let result = ocb::commands::run(cli);
+    // After Ctrl-C the browser's death fails the build here too; the interrupt
+    // handler is cleaning up and exits with 130, so let it finish.
+    ocb::interrupt::wait_if_interrupted();
+    match result {
         Ok(code) => ExitCode::from(code),
+
         Err(e) => {
             eprintln!("ocb: error: {e}");
             for cause in e.chain().skip(1) {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bump when printing changes in a way the cache key cannot see.
-const CACHE_VERSION: &str = "ocb-pdf-2";
+const CACHE_VERSION: &str = "ocb-pdf-3";
 
 /// The browser to use: `pdf.chrome`, else `$CHROME`, else the usual names on PATH.
 pub fn find_chrome(configured: Option<&str>) -> Result<PathBuf> {
@@ -204,9 +204,42 @@ fn options(paper: Paper, number: &str) -> PrintToPdfOptions {
     }
 }
 
-/// Chromium stamps the time into /CreationDate and /ModDate; a fixed value of
-/// the same length keeps re-prints byte-identical (and the xref offsets valid).
-pub fn strip_dates(pdf: &mut [u8]) {
+/// Make a printed PDF depend only on the page: fixed dates, and structure ids
+/// renumbered. Every change keeps the length, so the xref offsets stay valid.
+pub fn normalise(pdf: &mut [u8]) {
+    strip_dates(pdf);
+    renumber_nodes(pdf);
+}
+
+/// Tagged-PDF structure ids are the renderer's DOM node numbers
+/// (`(node00000260)`), which depend on what the tab printed before: number them
+/// in order of first appearance instead, zero-padded to the same width.
+fn renumber_nodes(pdf: &mut [u8]) {
+    let mut seen: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let mut i = 0;
+    while let Some(at) = find(&pdf[i..], b"(node") {
+        let start = i + at + 5;
+        let width = pdf[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        i = start + width;
+        if width == 0 || pdf.get(start + width) != Some(&b')') {
+            continue;
+        }
+        let next = seen.len() + 1;
+        let n = *seen
+            .entry(pdf[start..start + width].to_vec())
+            .or_insert(next);
+        let digits = format!("{n:0width$}");
+        if digits.len() == width {
+            pdf[start..start + width].copy_from_slice(digits.as_bytes());
+        }
+    }
+}
+
+/// Chromium stamps the time into /CreationDate and /ModDate: a fixed value.
+fn strip_dates(pdf: &mut [u8]) {
     for key in [&b"/CreationDate ("[..], &b"/ModDate ("[..]] {
         let mut from = 0;
         while let Some(i) = find(&pdf[from..], key) {
@@ -328,7 +361,7 @@ fn print(
                         let mut pdf = tab
                             .print_to_pdf(Some(options(paper, number)))
                             .map_err(|e| anyhow!("cannot print `{}`: {e}", html.display()))?;
-                        strip_dates(&mut pdf);
+                        normalise(&mut pdf);
                         crate::write::file(target, &pdf)?;
                         crate::write::file(cached, &pdf)?;
                         bar.inc(1);
@@ -375,9 +408,15 @@ mod tests {
             b"<< /CreationDate (D:20261125123456+00'00') /ModDate (D:20261125123456+00'00') >>"
                 .to_vec();
         let len = pdf.len();
-        strip_dates(&mut pdf);
+        normalise(&mut pdf);
         assert_eq!(pdf.len(), len);
         let text = String::from_utf8(pdf).unwrap();
         assert_eq!(text.matches("D:20000101000000+00'00'").count(), 2, "{text}");
+        let mut tags = b"/ID (node00000385) /K [/ID (node00000260)] (node00000385)".to_vec();
+        normalise(&mut tags);
+        assert_eq!(
+            tags,
+            b"/ID (node00000001) /K [/ID (node00000002)] (node00000001)"
+        );
     }
 }

@@ -199,11 +199,13 @@ fn ctrl_c_stops_chromium_and_leaves_output_alone() {
     assert_eq!(status.code(), Some(130));
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(stray_chromium(root), 0, "Chromium survived Ctrl-C");
-    assert_eq!(
-        std::fs::read_dir(root.join("tmp")).unwrap().count(),
-        0,
-        "a browser profile was left behind"
-    );
+    let left: Vec<String> = walkdir::WalkDir::new(root.join("tmp"))
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(left.is_empty(), "left behind after Ctrl-C: {left:?}");
     assert_eq!(
         before,
         std::fs::read(root.join("output/index.html")).unwrap()
