@@ -14,6 +14,8 @@ pub fn attribute(
 ) {
     for c in charges.iter_mut() {
         c.attribution = attribution(c, keys, projects, strings);
+        // Nothing after attribution reads the tags: free them (a million-row month).
+        c.tags = Vec::new();
     }
 }
 

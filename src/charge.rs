@@ -121,3 +121,14 @@ impl Interner {
         a
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A million-row month is a million of these in memory: keep an eye on it.
+    #[test]
+    fn a_charge_stays_small() {
+        let size = std::mem::size_of::<super::Charge>();
+        println!("size_of::<Charge>() = {size}");
+        assert!(size <= 536, "Charge grew to {size} bytes");
+    }
+}

@@ -40,7 +40,12 @@ pub fn load(
             crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, strings);
         rows += loaded.rows;
         problems.append(&mut loaded.problems);
-        charges.append(&mut loaded.charges);
+        if charges.is_empty() {
+            // Take the first file's charges as they are: appending would copy them.
+            charges = std::mem::take(&mut loaded.charges);
+        } else {
+            charges.append(&mut loaded.charges);
+        }
     }
     (charges, rows, problems)
 }

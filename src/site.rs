@@ -313,28 +313,46 @@ impl Site {
 
     fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
-        let rows: Vec<ChargeRow> = data
-            .charges
+        self.charges_data(data, &out.join(format!("{period}/charges-data.js")))?;
+        let charges = &data.charges;
+        let rows: Vec<ChargeRow> = charges
             .iter()
+            .take(HTML_CHARGE_ROWS)
             .map(|c| charge_row(c, &self.config))
             .collect();
-        let js = format!("window.OCB_CHARGES = {};\n", serde_json::to_string(&rows)?);
-        write::file(
-            &out.join(format!("{period}/charges-data.js")),
-            js.as_bytes(),
-        )?;
-        let options = |f: fn(&ChargeRow) -> &str| {
-            let mut v: Vec<&str> = rows.iter().map(f).filter(|s| !s.is_empty()).collect();
-            v.sort();
-            v.dedup();
-            v.into_iter().map(str::to_string).collect::<Vec<_>>()
+        let options = |f: &dyn Fn(&Charge) -> &str| {
+            let set: std::collections::BTreeSet<&str> =
+                charges.iter().map(f).filter(|s| !s.is_empty()).collect();
+            set.into_iter().map(str::to_string).collect::<Vec<_>>()
         };
         self.page(out, &format!("{period}/charges.html"), "charges.html", context! {
             title => format!("Charges — {}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(),
-            rows => Serde(&rows[..rows.len().min(HTML_CHARGE_ROWS)]), total => rows.len(), shown => rows.len().min(HTML_CHARGE_ROWS),
-            pis => options(|r| &r.pi), projects => options(|r| &r.project), sources => options(|r| &r.source), services => options(|r| &r.service),
+            rows => Serde(&rows), total => charges.len(), shown => rows.len(),
+            pis => options(&|c| &c.attribution.pi_email), projects => options(&|c| &c.attribution.project_id),
+            sources => options(&|c| &c.source).iter().map(|s| self.config.source_name(s).to_string()).collect::<Vec<_>>(),
+            services => options(&|c| &c.service_name),
+
         })
+    }
+
+    /// The charges as JavaScript data for the charges page, streamed to disk
+    /// row by row: a million-row month must not be one string in memory.
+    fn charges_data(&self, data: &PeriodData, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        w.write_all(b"window.OCB_CHARGES = [")?;
+        for (i, c) in data.charges.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",\n")?;
+            }
+            serde_json::to_writer(&mut w, &charge_row(c, &self.config))?;
+        }
+        w.write_all(b"];\n")?;
+        w.flush()?;
+        Ok(())
     }
 
     fn review_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
