@@ -20,11 +20,18 @@ pub struct GlLine {
     pub account: String,
     pub fund_org: String,
     pub parts: Vec<String>,
+    #[serde(serialize_with = "cents")]
     pub debit: Decimal,
+    #[serde(serialize_with = "cents")]
     pub credit: Decimal,
     pub currency: String,
     pub source: String,
     pub description: String,
+}
+
+/// Journal amounts are always written with two decimals, also in templates.
+fn cents<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{d:.2}"))
 }
 
 /// Spreadsheets run cells that start with these as formulas; a leading `'` stops that.

@@ -212,8 +212,21 @@ impl Site {
         if held.count > 0 {
             warnings.push(format!("{} charge{} ({}) for this project {} held for review and not included here; held charges appear on a later statement once resolved.", held.count, if held.count == 1 { "" } else { "s" }, format(held.billed, currency), if held.count == 1 { "is" } else { "are" }));
         }
+        // Held charges with no project yet may turn out to be anyone's.
+        let unassigned: Sums = r
+            .held
+            .iter()
+            .filter(|h| h.key[0] == g.key[0] && h.key[2].is_empty())
+            .fold(Sums::default(), |mut a, h| {
+                a.add(&h.sums);
+                a
+            });
+        if unassigned.count > 0 {
+            warnings.push(format!("{} charge{} of this period ({}) could not yet be attributed to a project and {} held for review; any that are this project's will appear on a later statement.", unassigned.count, if unassigned.count == 1 { "" } else { "s" }, format(unassigned.billed, currency), if unassigned.count == 1 { "is" } else { "are" }));
+        }
         if let Some(end) = self.projects.get(&stmt.project).and_then(|p| p.end_date) {
             let period_end = data.dir.period.next().first_day();
+
             let days = (end - period_end).num_days();
             if end < period_end {
                 warnings.push(format!("This project ended on {end}."));

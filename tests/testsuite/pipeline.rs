@@ -567,3 +567,58 @@ fn line_numbers_are_right_after_blank_lines_and_quoted_newlines() {
             "aws.csv:8: column `BilledCost`: `y`",
         ));
 }
+
+/// Every journal format totals the period's billed amount to the cent.
+#[test]
+fn detail_summary_and_template_journals_reconcile() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let sum = |col: &str| {
+        let (header, rows) = csv_rows(root.join("output/2025-01/journal.csv"));
+        let i = header.iter().position(|h| h == col).unwrap();
+        rows.iter()
+            .map(|r| r[i].parse::<rust_decimal::Decimal>().unwrap())
+            .sum::<rust_decimal::Decimal>()
+            .to_string()
+    };
+    std::fs::write(root.join("ocb.yaml"), "journal: {format: detail}\n").unwrap();
+    build(root).success();
+    assert_eq!(
+        csv_rows(root.join("output/2025-01/journal.csv")).1.len(),
+        6,
+        "one line per billed charge"
+    );
+    assert_eq!(sum("amount"), "12.17");
+    std::fs::write(root.join("ocb.yaml"), "journal: {format: summary}\n").unwrap();
+    build(root).success();
+    assert_eq!(
+        csv_rows(root.join("output/2025-01/journal.csv")).1.len(),
+        2,
+        "one line per statement"
+    );
+    assert_eq!(sum("amount"), "12.17");
+    std::fs::write(root.join("journal.j2"), "fund,debit,credit\n{% for l in lines %}{{ l.fund_org | csv }},{{ l.debit }},{{ l.credit }}\n{% endfor %}").unwrap();
+    std::fs::write(root.join("ocb.yaml"), "journal: {format: template, template: journal.j2}\nsources: {aws: {credit_fund_org: \"=IT\"}}\n").unwrap();
+    build(root).success();
+    let text = read(root.join("output/2025-01/journal.csv"));
+    assert!(
+        text.starts_with("fund,debit,credit\nNIH-2,5.00,0.00\n'=IT,0.00,5.00\n"),
+        "{text}"
+    );
+    assert_eq!(sum("debit"), "12.17");
+    std::fs::write(root.join("ocb.yaml"), "journal: {format: template}\n").unwrap();
+    build(root)
+        .code(2)
+        .stderr(predicate::str::contains("ocb.yaml: key `journal.template`"));
+}
+
+#[test]
+fn statements_mention_charges_held_without_a_project() {
+    let dir = repo("basic");
+    build(dir.path()).success();
+    let page = read(dir.path().join("output/2025-01/statements/b-x-edu/p2.html"));
+    assert!(
+        page.contains("1 charge of this period ($3.00) could not yet be attributed to a project"),
+        "warning missing"
+    );
+}
