@@ -199,8 +199,13 @@ pub fn decide(
     }
     let mut unbillable: HashMap<usize, (usize, String)> = HashMap::new();
     for (i, c) in charges.iter_mut().enumerate() {
-        // A decision about one charge wins over a bulk rule.
-        c.decision = chosen[i].or(by_rule[i]);
+        // A decision about one charge wins over a bulk rule, unless it is only
+        // `pending` (what `ocb review --write` appends) and the rule decides.
+        let pending = |n: usize| decisions[n].decision == Kind::Pending;
+        c.decision = match (chosen[i], by_rule[i]) {
+            (Some(one), Some(rule)) if pending(one) && !pending(rule) => Some(rule),
+            (one, rule) => one.or(rule),
+        };
         c.state = match c.decision.map(|n| (n, &decisions[n])) {
             Some((n, d)) => match d.decision {
                 Kind::Reject => State::Rejected,

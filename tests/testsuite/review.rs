@@ -186,6 +186,15 @@ fn bulk_match_decides_many_charges() {
     std::fs::write(root.join("periods/2025-01/review.yaml"), "- match: {source: aws, service_name: S3, flag: missing_pi_email}\n  decision: reject\n  note: scratch bucket\n").unwrap();
     build(root).success();
     assert_eq!(summary(root)["rejected"].as_str(), Some("3"));
+    // After `ocb review --write`, a bulk rule still decides charges left pending.
+    let id = held_id(root);
+    std::fs::write(
+        root.join("periods/2025-01/review.yaml"),
+        format!("- charge: {id}\n  decision: pending\n- match: {{source: aws, service_name: S3, flag: missing_pi_email}}\n  decision: reject\n"),
+    )
+    .unwrap();
+    build(root).success();
+    assert_eq!(summary(root)["rejected"].as_str(), Some("3"));
     // A rule that matches nothing is reported as stale, not silently dropped.
     std::fs::write(
         root.join("periods/2025-01/review.yaml"),
