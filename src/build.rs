@@ -20,6 +20,8 @@ pub struct Options {
     pub periods: Vec<Period>,
     pub pdf: bool,
     pub quiet: bool,
+    /// Per-period counts and timings on stderr.
+    pub verbose: bool,
 }
 
 #[derive(Default)]
@@ -113,46 +115,24 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     let staged = write::staging(&opts.out)?;
     let dir = staged.path().to_path_buf();
     let mut site = crate::site::Site::new(&repo)?;
+    let mut since = std::time::Instant::now();
     let history = each_period(&repo, &mut report.problems, |data| {
-        let p = dir.join(data.dir.period.to_string());
-        let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
-            .context("cannot write charges.csv")?;
-        outputs::charges_csv(
-            &data.charges,
-            data.dir.period,
-            std::io::BufWriter::new(file),
-        )?;
-        let statements: Vec<_> = data
-            .rollup
-            .statements
-            .iter()
-            .map(|g| {
-                (
-                    data.numbers[&(
-                        g.key[0].clone(),
-                        g.key[1].clone(),
-                        g.key[2].clone(),
-                        g.key[3].clone(),
-                    )]
-                        .clone(),
-                    g,
-                )
-            })
-            .collect();
-        write::file(
-            &p.join("statements.csv"),
-            &outputs::statements_csv(&statements, data.dir.period)?,
-        )?;
-        let journal = crate::journal::render(
-            &data.charges,
-            &data.rollup,
-            &repo.config,
-            data.dir.period,
-            &data.numbers,
-            root,
-        )?;
-        write::file(&p.join("journal.csv"), &journal)?;
-        site.render_period(data, &dir)
+        let prepared = since.elapsed();
+        let start = std::time::Instant::now();
+        write_period(data, &dir, &repo)?;
+        site.render_period(data, &dir)?;
+        if opts.verbose {
+            eprintln!(
+                "{}: {} charges, {} statements; loaded, flagged and rolled up in {:.2} s; written in {:.2} s",
+                data.dir.period,
+                data.charges.len(),
+                data.rollup.statements.len(),
+                prepared.as_secs_f64(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        since = std::time::Instant::now();
+        Ok(())
     })?;
     for data in &history {
         report.warnings.extend(data.stale.iter().cloned());
@@ -184,4 +164,47 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     }
     write::replace(staged, &opts.out)?;
     Ok(report)
+}
+
+/// A period's machine-readable outputs: charges.csv, statements.csv, journal.csv.
+fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
+    let p = out.join(data.dir.period.to_string());
+    let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
+        .context("cannot write charges.csv")?;
+    outputs::charges_csv(
+        &data.charges,
+        data.dir.period,
+        std::io::BufWriter::new(file),
+    )?;
+    let statements: Vec<_> = data
+        .rollup
+        .statements
+        .iter()
+        .map(|g| {
+            (
+                data.numbers[&(
+                    g.key[0].clone(),
+                    g.key[1].clone(),
+                    g.key[2].clone(),
+                    g.key[3].clone(),
+                )]
+                    .clone(),
+                g,
+            )
+        })
+        .collect();
+    write::file(
+        &p.join("statements.csv"),
+        &outputs::statements_csv(&statements, data.dir.period)?,
+    )?;
+    let journal = crate::journal::render(
+        &data.charges,
+        &data.rollup,
+        &repo.config,
+        data.dir.period,
+        &data.numbers,
+        &repo.root,
+    )?;
+    write::file(&p.join("journal.csv"), &journal)?;
+    Ok(())
 }

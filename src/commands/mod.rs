@@ -84,6 +84,7 @@ pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: b
         periods,
         pdf: !no_pdf,
         quiet: g.quiet,
+        verbose: g.verbose,
     };
     let report = build::build(&g.root, &g.config_path(), &opts)
         .context("build failed; the previous output was left untouched")?;
