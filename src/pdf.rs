@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bump when printing changes in a way the cache key cannot see.
-const CACHE_VERSION: &str = "ocb-pdf-3";
+const CACHE_VERSION: &str = "ocb-pdf-4";
 
 /// The browser to use: `pdf.chrome`, else `$CHROME`, else the usual names on PATH.
 pub fn find_chrome(configured: Option<&str>) -> Result<PathBuf> {
@@ -146,12 +146,15 @@ impl Drop for Chrome {
 /// Load a page and wait until it and its fonts are ready. Polling the load state
 /// is ~4× faster than `wait_until_navigated` (which waits for network idle).
 pub fn open(tab: &Tab, url: &str) -> Result<()> {
+    // Mark the page being left: until the new document replaces it, the old one
+    // also says readyState 'complete', and printing it would print the wrong page.
+    let _ = tab.evaluate("window.__ocbLeaving = true", false);
     tab.navigate_to(url)
         .map_err(|e| anyhow!("cannot open {url}: {e}"))?;
     let start = Instant::now();
     loop {
         let ready = tab
-            .evaluate("document.readyState === 'complete' && document.fonts.status === 'loaded' && location.href !== 'about:blank'", false)
+            .evaluate("!window.__ocbLeaving && document.readyState === 'complete' && document.fonts.status === 'loaded' && location.href !== 'about:blank'", false)
             .ok()
             .and_then(|r| r.value)
             .and_then(|v| v.as_bool())

@@ -217,3 +217,34 @@ fn ctrl_c_stops_chromium_and_leaves_output_alone() {
         .collect();
     assert!(leftovers.is_empty(), "staging folder left behind");
 }
+
+/// Regression: a tab prints many statements; each PDF must hold its own statement.
+#[test]
+fn each_pdf_holds_its_own_statement() {
+    if !chromium_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    ocb(root)
+        .args(["sample", "--rows", "2000", "--projects", "40", "--out"])
+        .arg(root)
+        .assert()
+        .success();
+    ocb_tmp(root).arg("build").assert().success();
+    let manifest: serde_json::Value = serde_json::from_str(&crate::common::read(
+        root.join("output/2025-01/statements.json"),
+    ))
+    .unwrap();
+    let statements = manifest["statements"].as_array().unwrap();
+    assert!(statements.len() > 20);
+    for s in statements {
+        let text = pdf_text(&root.join("output").join(s["pdf"].as_str().unwrap()));
+        let number = s["number"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("No. {number}")),
+            "{} does not hold statement {number}",
+            s["pdf"]
+        );
+    }
+}
