@@ -120,7 +120,7 @@ fn parents() -> Vec<(u32, u32)> {
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // The command name may hold spaces; fields after its closing paren are plain.
-            let rest = &stat[stat.rfind(')')? + 2..];
+            let rest = stat.get(stat.rfind(')')? + 2..)?;
             let ppid = rest.split(' ').nth(1)?.parse().ok()?;
             Some((pid, ppid))
         })
