@@ -6,6 +6,7 @@ use crate::charge::{Charge, State};
 use anyhow::{Result, anyhow};
 use polars::prelude::*;
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 
 /// Sums over a group of charges.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -87,8 +88,11 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
         .map(|d| d.scale())
         .max()
         .unwrap_or(0);
-    let all = frame(charges, scale)?.lazy();
-    let billed = all.clone().filter(col("state").eq(lit("billed")));
+    let mut dict = Dict::default();
+    let billed_code = dict.code(State::Billed.as_str());
+    let held_code = dict.code(State::Held.as_str());
+    let all = frame(charges, scale, &mut dict)?.lazy();
+    let billed = all.clone().filter(col("state").eq(lit(billed_code)));
     let statement = ["currency", "pi", "project", "fund"];
     let with = |extra: &[&'static str]| {
         statement
@@ -98,46 +102,63 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
             .collect::<Vec<_>>()
     };
     Ok(Rollup {
-        states: group(all.clone(), &["currency", "state"], scale)?,
-        statements: group(billed.clone(), &statement, scale)?,
+        states: group(all.clone(), &["currency", "state"], scale, &dict)?,
+        statements: group(billed.clone(), &statement, scale, &dict)?,
         services: group(
             billed.clone(),
             &with(&["source", "kind", "service_category", "service_name", "unit"]),
             scale,
+            &dict,
         )?,
         resources: group(
             billed.clone(),
             &with(&["source", "kind", "service_name", "resource", "unit"]),
             scale,
+            &dict,
         )?,
         period_services: group(
             billed,
             &["currency", "source", "service_category", "service_name"],
             scale,
+            &dict,
         )?,
         held: group(
-            all.filter(col("state").eq(lit("held"))),
+            all.filter(col("state").eq(lit(held_code))),
             &["currency", "pi", "project", "source"],
             scale,
+            &dict,
         )?,
     })
 }
 
-fn frame(charges: &[Charge], scale: u32) -> Result<DataFrame> {
-    let text = |name: &str, f: &dyn Fn(&Charge) -> &str| {
-        Column::new(name.into(), charges.iter().map(f).collect::<Vec<&str>>())
-    };
-    let money = |name: &str, f: &dyn Fn(&Charge) -> Decimal| -> Result<Column> {
-        let values = charges
-            .iter()
-            .map(|c| mantissa(f(c), scale))
-            .collect::<Result<Vec<i128>>>()?;
-        Ok(Int128Chunked::from_vec(name.into(), values)
-            .into_decimal_unchecked(38, scale as usize)
+/// Key strings as small integer codes: polars groups `u32` columns without
+/// copying every string of a million-row month into its own buffers.
+#[derive(Default)]
+struct Dict<'a> {
+    codes: HashMap<&'a str, u32>,
+    words: Vec<&'a str>,
+}
+
+impl<'a> Dict<'a> {
+    fn code(&mut self, word: &'a str) -> u32 {
+        if let Some(&c) = self.codes.get(word) {
+            return c;
+        }
+        let c = self.words.len() as u32;
+        self.words.push(word);
+        self.codes.insert(word, c);
+        c
+    }
+}
+
+fn frame<'a>(charges: &'a [Charge], scale: u32, dict: &mut Dict<'a>) -> Result<DataFrame> {
+    let mut text = |name: &str, f: &dyn Fn(&'a Charge) -> &'a str| {
+        let codes: Vec<u32> = charges.iter().map(|c| dict.code(f(c))).collect();
+        UInt32Chunked::from_vec(name.into(), codes)
             .into_series()
-            .into_column())
+            .into_column()
     };
-    let columns = vec![
+    let mut columns = vec![
         text("state", &|c| c.state.as_str()),
         text("currency", &|c| &c.currency),
         text("pi", &|c| &c.attribution.pi_email),
@@ -155,12 +176,24 @@ fn frame(charges: &[Charge], scale: u32) -> Result<DataFrame> {
             }
         }),
         text("unit", &|c| &c.consumed_unit),
-        money("list", &|c| c.list)?,
-        money("contracted", &|c| c.contracted)?,
-        money("effective", &|c| c.effective)?,
-        money("billed", &|c| c.billed)?,
-        money("quantity", &|c| c.consumed_quantity.unwrap_or_default())?,
     ];
+    let money = |name: &str, f: &dyn Fn(&Charge) -> Decimal| -> Result<Column> {
+        let values = charges
+            .iter()
+            .map(|c| mantissa(f(c), scale))
+            .collect::<Result<Vec<i128>>>()?;
+        Ok(Int128Chunked::from_vec(name.into(), values)
+            .into_decimal_unchecked(38, scale as usize)
+            .into_series()
+            .into_column())
+    };
+    columns.push(money("list", &|c| c.list)?);
+    columns.push(money("contracted", &|c| c.contracted)?);
+    columns.push(money("effective", &|c| c.effective)?);
+    columns.push(money("billed", &|c| c.billed)?);
+    columns.push(money("quantity", &|c| {
+        c.consumed_quantity.unwrap_or_default()
+    })?);
     DataFrame::new(charges.len(), columns).map_err(|e| anyhow!("building the rollup frame: {e}"))
 }
 
@@ -174,21 +207,19 @@ fn mantissa(d: Decimal, scale: u32) -> Result<i128> {
         .ok_or_else(|| anyhow!("amount {d} needs more than 38 digits at scale {scale}"))
 }
 
-fn group(frame: LazyFrame, keys: &[&str], scale: u32) -> Result<Vec<Group>> {
+fn group(frame: LazyFrame, keys: &[&str], scale: u32, dict: &Dict) -> Result<Vec<Group>> {
     let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
     let sums = ["list", "contracted", "effective", "billed", "quantity"];
     let mut aggs: Vec<Expr> = sums.iter().map(|s| col(*s).sum()).collect();
     aggs.push(len().alias("count"));
-    let names: Vec<PlSmallStr> = keys.iter().map(|k| PlSmallStr::from(*k)).collect();
     let df = frame
         .group_by(by)
         .agg(aggs)
-        .sort(names, SortMultipleOptions::default())
         .collect()
         .map_err(|e| anyhow!("polars rollup: {e}"))?;
     let key_cols = keys
         .iter()
-        .map(|k| df.column(k).and_then(|c| c.str().cloned()))
+        .map(|k| df.column(k).and_then(|c| c.u32().cloned()))
         .collect::<PolarsResult<Vec<_>>>()?;
     let sum_cols = sums
         .iter()
@@ -200,7 +231,13 @@ fn group(frame: LazyFrame, keys: &[&str], scale: u32) -> Result<Vec<Group>> {
     for row in 0..df.height() {
         let key = key_cols
             .iter()
-            .map(|c| c.get(row).unwrap_or("").to_string())
+            .map(|c| {
+                c.get(row)
+                    .and_then(|code| dict.words.get(code as usize))
+                    .copied()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
         let value = |i: usize| -> Result<Decimal> {
             let m: i128 = sum_cols[i].physical().get(row).unwrap_or(0);
@@ -217,6 +254,8 @@ fn group(frame: LazyFrame, keys: &[&str], scale: u32) -> Result<Vec<Group>> {
         };
         out.push(Group { key, sums });
     }
+    // Codes are in order of first appearance: sort by the words themselves.
+    out.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(out)
 }
 
