@@ -72,8 +72,9 @@ pub fn each_period(
     let mut previous: Option<(Period, SourceTotals)> = None;
     let mut done = Vec::new();
     for dir in &repo.periods {
-        problems.extend(crate::close::verify(dir));
-        let (charges, _rows, mut load_problems) = pipeline::load(dir, &repo.config, &mut strings);
+        let (status, closed_problems) = crate::close::verify(dir);
+        problems.extend(closed_problems);
+        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, &mut strings);
         if !load_problems.is_empty() {
             // A period with bad rows builds nothing rather than a partial statement.
             problems.append(&mut load_problems);
@@ -86,6 +87,7 @@ pub fn each_period(
             .map(|(_, t)| t);
         let (mut data, mut found) = pipeline::process(
             dir.clone(),
+            status,
             charges,
             &repo.config,
             &repo.projects,
@@ -138,7 +140,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         report.warnings.extend(data.stale.iter().cloned());
         report.summaries.push(PeriodSummary {
             period: data.dir.period,
-            status: crate::close::status(&data.dir),
+            status: data.status.clone(),
             sources: data.dir.files.iter().map(|f| f.source.clone()).collect(),
             currencies: data.currencies.clone(),
         });
@@ -153,14 +155,8 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     )?;
     site.render_history(&history, &dir)?;
     if opts.pdf {
-        report.pdfs = crate::pdf::print_all(
-            &repo,
-            &site.statements,
-            &history,
-            &dir,
-            &opts.periods,
-            opts.quiet,
-        )?;
+        report.pdfs =
+            crate::pdf::print_all(&repo, &site.statements, &dir, &opts.periods, opts.quiet)?;
     }
     write::replace(staged, &opts.out)?;
     Ok(report)

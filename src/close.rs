@@ -85,15 +85,22 @@ fn digests(dir: &PeriodDir) -> Result<BTreeMap<String, String>> {
 }
 
 /// Problems when a closed period's inputs differ from the recorded digests.
-pub fn verify(dir: &PeriodDir) -> Vec<Problem> {
+/// Also gives the period's status, so that period.yaml is read once per build.
+pub fn verify(dir: &PeriodDir) -> (String, Vec<Problem>) {
     let file = match read(dir) {
         Ok(Some(f)) if f.status == "closed" => f,
-        Ok(_) => return vec![],
-        Err(p) => return vec![p],
+        Ok(_) => return ("open".into(), vec![]),
+        Err(p) => return ("open".into(), vec![p]),
     };
+    let closed = || "closed".to_string();
     let now = match digests(dir) {
         Ok(d) => d,
-        Err(e) => return vec![Problem::file(dir.shown("period.yaml"), format!("{e:#}"))],
+        Err(e) => {
+            return (
+                closed(),
+                vec![Problem::file(dir.shown("period.yaml"), format!("{e:#}"))],
+            );
+        }
     };
     let when = file.closed_on.as_deref().unwrap_or("?");
     let hint = format!(
@@ -120,7 +127,7 @@ pub fn verify(dir: &PeriodDir) -> Vec<Problem> {
             format!("added since the period was closed: {hint}"),
         ));
     }
-    problems
+    (closed(), problems)
 }
 
 fn who() -> Option<String> {

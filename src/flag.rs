@@ -46,10 +46,10 @@ pub fn flag(
     charges: &mut [Charge],
     period: Period,
     config: &Config,
+    rules: &Rules,
     projects: &Projects,
     previous: Option<&SourceTotals>,
 ) {
-    let rules = Rules::new(config);
     let mut seen: HashSet<(&str, [u8; 16])> = HashSet::new();
     let mut duplicates = vec![false; charges.len()];
     for (i, c) in charges.iter().enumerate() {
@@ -57,7 +57,7 @@ pub fn flag(
     }
     let spikes = spikes(charges, config, previous);
     for (i, c) in charges.iter_mut().enumerate() {
-        let mut found = row_flags(c, period, &rules, projects);
+        let mut found = row_flags(c, period, rules, projects);
         if duplicates[i] {
             found.push((
                 "duplicate_row",

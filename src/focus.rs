@@ -34,6 +34,11 @@ pub enum Field {
     Tags,
 }
 
+impl Field {
+    /// How many fields there are (`Tags` is the last), for per-field tables.
+    pub const COUNT: usize = Field::Tags as usize + 1;
+}
+
 /// Header name (case-insensitive) to field. Older names map to their 1.x successors.
 pub fn field(header: &str) -> Option<Field> {
     use Field::*;

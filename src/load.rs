@@ -24,8 +24,16 @@ pub struct Loaded {
 struct Header {
     names: Vec<String>,
     fields: Vec<Option<Field>>,
+    /// Each field's column, looked up for every cell of every row.
+    columns: [Option<usize>; Field::COUNT],
     /// Column indexes in name order, so that column order does not change ids.
     sorted: Vec<usize>,
+}
+
+impl Header {
+    fn column(&self, f: Field) -> Option<usize> {
+        self.columns[f as usize]
+    }
 }
 
 pub fn load_file(
@@ -235,9 +243,17 @@ fn read_header(
     }
     let mut sorted: Vec<usize> = (0..names.len()).collect();
     sorted.sort_by_key(|&i| names[i].to_ascii_lowercase());
+    let mut columns = [None; Field::COUNT];
+    for (i, f) in fields.iter().enumerate() {
+        // Where an old and a new name both appear (ChargeType, ChargeCategory), the first wins.
+        if let Some(f) = f {
+            columns[*f as usize].get_or_insert(i);
+        }
+    }
     Some(Header {
         names,
         fields,
+        columns,
         sorted,
     })
 }
@@ -314,9 +330,7 @@ impl RowCtx<'_> {
         let mut problems = Vec::new();
         let cell = |f: Field| {
             self.header
-                .fields
-                .iter()
-                .position(|x| *x == Some(f))
+                .column(f)
                 .map(|i| (i, cells[i]))
                 .filter(|(_, c)| !focus::is_null(c))
         };
@@ -349,24 +363,14 @@ impl RowCtx<'_> {
             None => Vec::new(),
         };
         if billed.is_none() && cell(Field::BilledCost).is_none() {
-            let i = self
-                .header
-                .fields
-                .iter()
-                .position(|x| *x == Some(Field::BilledCost))
-                .unwrap_or(0);
+            let i = self.header.column(Field::BilledCost).unwrap_or(0);
             problems.push(self.problem(
                 i,
                 "BilledCost is empty: every charge needs an amount (0 is allowed)",
             ));
         }
         if billing_period_start.is_none() && cell(Field::BillingPeriodStart).is_none() {
-            let i = self
-                .header
-                .fields
-                .iter()
-                .position(|x| *x == Some(Field::BillingPeriodStart))
-                .unwrap_or(0);
+            let i = self.header.column(Field::BillingPeriodStart).unwrap_or(0);
             problems.push(self.problem(
                 i,
                 "BillingPeriodStart is empty: every charge needs its billing period",

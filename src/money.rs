@@ -2,7 +2,6 @@
 //! to the cent with the remainder allocated so totals reconcile exactly.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use std::str::FromStr;
 
 /// Parse a cost cell exactly. Plain decimals and E-notation are accepted;
 /// currency symbols, thousands separators and decimal commas are refused with
@@ -204,13 +203,6 @@ pub fn allocate(amounts: &[Decimal], currency: &str) -> Vec<Decimal> {
         missing -= 1;
     }
     out
-}
-
-/// Decimal from a config or rates value written as a YAML number or string.
-pub fn from_yaml_number(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text)
-        .ok()
-        .or_else(|| Decimal::from_scientific(text).ok())
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use crate::build::Repo;
 use crate::config::Paper;
 use crate::period::Period;
-use crate::pipeline::PeriodData;
 use crate::site::StatementRef;
 use anyhow::{Context, Result, anyhow, bail};
 use headless_chrome::types::PrintToPdfOptions;
@@ -268,7 +267,6 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn print_all(
     repo: &Repo,
     statements: &[StatementRef],
-    _history: &[PeriodData],
     out: &Path,
     periods: &[Period],
     quiet: bool,

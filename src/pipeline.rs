@@ -24,6 +24,8 @@ pub struct PeriodData {
     /// (currency, pi, project, fund) → statement number.
     pub numbers: BTreeMap<(String, String, String, String), String>,
     pub stale: Vec<String>,
+    /// `open` or `closed`, from period.yaml.
+    pub status: String,
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
@@ -31,14 +33,12 @@ pub fn load(
     dir: &PeriodDir,
     config: &Config,
     strings: &mut Interner,
-) -> (Vec<Charge>, u64, Vec<Problem>) {
+) -> (Vec<Charge>, Vec<Problem>) {
     let mut charges = Vec::new();
     let mut problems = Vec::new();
-    let mut rows = 0;
     for f in &dir.files {
         let mut loaded =
             crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, strings);
-        rows += loaded.rows;
         problems.append(&mut loaded.problems);
         if charges.is_empty() {
             // Take the first file's charges as they are: appending would copy them.
@@ -47,12 +47,13 @@ pub fn load(
             charges.append(&mut loaded.charges);
         }
     }
-    (charges, rows, problems)
+    (charges, problems)
 }
 
 /// Attribute, flag, decide and roll up a loaded period.
 pub fn process(
     dir: PeriodDir,
+    status: String,
     mut charges: Vec<Charge>,
     config: &Config,
     projects: &Projects,
@@ -60,10 +61,12 @@ pub fn process(
     strings: &mut Interner,
 ) -> Result<(PeriodData, Vec<Problem>)> {
     crate::attribute::attribute(&mut charges, &config.tags, projects, strings);
-    crate::flag::flag(&mut charges, dir.period, config, projects, previous);
+    // Compiled once for both the flag rules and the checks of `set:` values.
+    let rules = crate::flag::Rules::new(config);
+    crate::flag::flag(&mut charges, dir.period, config, &rules, projects, previous);
     let shown = dir.shown("review.yaml");
     let (decisions, mut problems) = review::load(&dir.review_path(), &shown);
-    let outcome = review::decide(&mut charges, &decisions, &shown, config, projects, strings);
+    let outcome = review::decide(&mut charges, &decisions, &shown, &rules, projects, strings);
     problems.extend(outcome.problems);
     let rollup = rollup::rollup(&charges)?;
     let currencies = summarise(&charges, &rollup)?;
@@ -87,6 +90,7 @@ pub fn process(
             currencies,
             numbers,
             stale: outcome.stale,
+            status,
         },
         problems,
     ))

@@ -2,7 +2,6 @@
 //! approve, reject, reassign (with new attribution) or leave pending.
 
 use crate::charge::{Charge, State};
-use crate::config::Config;
 use crate::flag::Rules;
 use crate::problem::Problem;
 use crate::projects::Projects;
@@ -156,7 +155,7 @@ pub fn decide(
     charges: &mut [Charge],
     decisions: &[Decision],
     shown: &str,
-    config: &Config,
+    rules: &Rules,
     projects: &Projects,
     strings: &mut crate::charge::Interner,
 ) -> Outcome {
@@ -168,10 +167,9 @@ pub fn decide(
         .collect();
     let mut chosen: Vec<Option<usize>> = vec![None; charges.len()];
     let mut by_rule: Vec<Option<usize>> = vec![None; charges.len()];
-    let rules = Rules::new(config);
     for (n, d) in decisions.iter().enumerate() {
         if let Some(set) = &d.set {
-            check_set(set, &rules, projects)
+            check_set(set, rules, projects)
                 .into_iter()
                 .for_each(|m| out.problems.push(Problem::at(shown, d.line, m)));
         }

@@ -259,6 +259,15 @@ fn group(frame: LazyFrame, keys: &[&str], scale: u32, dict: &Dict) -> Result<Vec
     Ok(out)
 }
 
+/// The groups whose key starts with `prefix`: groups come sorted by key, so
+/// they are one run, found by binary search instead of a scan per statement.
+pub fn with_prefix<'a>(groups: &'a [Group], prefix: &[String]) -> &'a [Group] {
+    let n = prefix.len();
+    let start = groups.partition_point(|g| g.key[..n] < *prefix);
+    let end = start + groups[start..].partition_point(|g| g.key[..n] == *prefix);
+    &groups[start..end]
+}
+
 /// Totals by currency of the charges in `state`, from the state rollup.
 pub fn state_total(r: &Rollup, currency: &str, state: State) -> Sums {
     r.states

@@ -9,7 +9,7 @@ use crate::money::format;
 use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::projects::Projects;
-use crate::rollup::{Group, Sums};
+use crate::rollup::{self, Group, Sums};
 use crate::slug::Slugs;
 use crate::theme::Theme;
 use crate::view::{self, Amounts};
@@ -193,21 +193,23 @@ impl Site {
         previous: Option<Decimal>,
     ) -> Value {
         let r = &data.rollup;
-        let same = |k: &[String]| k[..4] == g.key[..4];
-        let services: Vec<&Group> = r.services.iter().filter(|s| same(&s.key)).collect();
-        let resources: Vec<&Group> = r.resources.iter().filter(|s| same(&s.key)).collect();
+        let services: Vec<&Group> = rollup::with_prefix(&r.services, &g.key[..4])
+            .iter()
+            .collect();
+        let resources: Vec<&Group> = rollup::with_prefix(&r.resources, &g.key[..4])
+            .iter()
+            .collect();
         let currency = &stmt.currency;
         let sections = view::sections(&services, &resources, currency, &|s| {
             self.config.source_name(s).to_string()
         });
-        let held: Sums = r
-            .held
-            .iter()
-            .filter(|h| h.key[0] == g.key[0] && h.key[1] == g.key[1] && h.key[2] == g.key[2])
-            .fold(Sums::default(), |mut a, h| {
-                a.add(&h.sums);
-                a
-            });
+        let held: Sums =
+            rollup::with_prefix(&r.held, &g.key[..3])
+                .iter()
+                .fold(Sums::default(), |mut a, h| {
+                    a.add(&h.sums);
+                    a
+                });
         let mut warnings = Vec::new();
         if held.count > 0 {
             warnings.push(format!("{} charge{} ({}) for this project {} held for review and not included here; held charges appear on a later statement once resolved.", held.count, if held.count == 1 { "" } else { "s" }, format(held.billed, currency), if held.count == 1 { "is" } else { "are" }));
@@ -273,7 +275,7 @@ impl Site {
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         self.page(out, &format!("{period}/index.html"), "period.html", context! {
             title => format!("{}", period.long_name()), nav => "periods",
-            period => period.to_string(), period_name => period.long_name(), status => crate::close::status(&data.dir),
+            period => period.to_string(), period_name => period.long_name(), status => &data.status,
             currencies => currencies, sources => sources, services => services, statements => statements,
             stale => &data.stale,
         })
@@ -502,7 +504,7 @@ impl Site {
         let periods: Vec<Value> = history
             .iter()
             .rev()
-            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => crate::close::status(&d.dir), currencies => d.currencies.iter().map(currency_row).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
+            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => &d.status, currencies => d.currencies.iter().map(currency_row).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
             .collect();
         let mut charts = Vec::new();
         let mut currencies: Vec<&str> = history

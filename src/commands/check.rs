@@ -61,11 +61,10 @@ fn check_repo(g: &Global) -> Result<(Vec<Problem>, u64, usize)> {
     let repo = crate::build::open(&g.root, &g.config_path())?;
     let mut problems = repo.problems.clone();
     let mut rows = 0;
-    let periods = crate::build::each_period(&repo, &mut problems, |d| {
+    crate::build::each_period(&repo, &mut problems, |d| {
         rows += d.charges.len() as u64;
         Ok(())
     })?;
-    let _ = periods;
     let files = repo.periods.iter().map(|p| p.files.len()).sum();
     problems.sort();
     Ok((problems, rows, files))

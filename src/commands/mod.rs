@@ -99,17 +99,6 @@ pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: b
         return Ok(INVALID);
     }
     if !g.quiet {
-        let statements: usize = report
-            .summaries
-            .iter()
-            .map(|s| {
-                s.currencies
-                    .iter()
-                    .map(|c| c.billed_rows.min(1) as usize)
-                    .sum::<usize>()
-            })
-            .sum();
-        let _ = statements;
         println!(
             "built {}: {} period{}, {} PDF statement{}",
             out.display(),

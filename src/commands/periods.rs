@@ -18,7 +18,7 @@ pub fn run(g: &Global) -> Result<u8> {
             .map(|f| f.source.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let status = crate::close::status(&d.dir);
+        let status = d.status.clone();
         for c in &d.currencies {
             let f = |v| format(v, &c.currency);
             rows.push([
