@@ -85,6 +85,13 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Projects the data names against projects.yaml: known, unknown, unused
+    Projects {
+        #[command(subcommand)]
+        action: Option<ProjectsAction>,
+    },
+    /// What is missing or suspicious in this repository and machine, with the fix
+    Doctor,
     /// Scaffold a new billing repository
     Init { dir: Option<PathBuf> },
     /// Build, serve output/ on 127.0.0.1 and rebuild on change
@@ -103,6 +110,19 @@ pub enum Command {
     Convert {
         #[command(subcommand)]
         kind: ConvertKind,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectsAction {
+    /// Append the projects the data names but projects.yaml lacks
+    Add {
+        /// Take id, PI and fund/org from the charges' tags
+        #[arg(long, required = true)]
+        from_data: bool,
+        /// Only the projects of this period (YYYY-MM)
+        #[arg(long)]
+        period: Option<String>,
     },
 }
 

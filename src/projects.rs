@@ -76,7 +76,11 @@ impl Projects {
                 );
             }
         };
-        if text.trim().is_empty() {
+        // Blank or only comments (as `ocb init` writes it): no project yet.
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             return (Projects::default(), vec![]);
         }
         let list: Vec<Project> = match serde_yaml::from_str(&text) {

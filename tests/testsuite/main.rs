@@ -4,6 +4,7 @@
 
 mod common;
 mod convert;
+mod newuser;
 mod pdf;
 mod pipeline;
 mod review;
