@@ -10,3 +10,4 @@ mod review;
 mod send;
 mod serve;
 mod site;
+mod sources;
