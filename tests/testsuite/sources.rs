@@ -218,8 +218,9 @@ fn isilon_bad_input_is_located_and_nothing_is_written() {
         &["neg-2025-01-03.json", "frac-2025-01-04.json"],
         &[],
         &[
-            "neg-2025-01-03.json:2:27: -40 bytes is negative: expected a whole number of bytes, 0 or more",
-            "frac-2025-01-04.json:2:29: 40.5 is not a whole number of bytes: expected an integer, 0 or more",
+            // Problems are listed in file order (sorted by name).
+            "frac-2025-01-04.json:2:27: 40.5 is not a whole number of bytes: expected an integer, 0 or more",
+            "neg-2025-01-03.json:2:26: -40 bytes is negative: expected a whole number of bytes, 0 or more",
         ],
     );
     write("quotas.json", "[]");
