@@ -101,6 +101,22 @@ fn isilon_quotas_are_priced_by_hand() {
         r#"{"fund_org":"NSF-1","pi_email":"a@x.edu","project_id":"p1","storage_path":"/ifs/p1/data"}"#
     );
     assert_eq!(rows[0]["Tags"], r#"{"storage_path":"/ifs/lab-x/scratch"}"#);
+    // The build bills the mapped paths and holds the unmapped one for review.
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success();
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(dir.path().join("output/summary.json"))).unwrap();
+    let jan = &summary["periods"][0]["currencies"][0];
+    let amount = |key: &str| -> Decimal {
+        jan[key]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{key}: {jan}"))
+    };
+    assert_eq!(amount("billed"), Decimal::new(425, 2));
+    assert_eq!(amount("held"), Decimal::new(31, 2));
 }
 
 #[test]
