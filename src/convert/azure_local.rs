@@ -193,13 +193,14 @@ pub fn convert(
         }
     }
     let mut notes = vec![format!(
-        "{} VM(s) from {} snapshot(s)",
-        months.len(),
-        dated.len() - outside
+        "{} from {}",
+        super::count(months.len(), "VM"),
+        super::count(dated.len() - outside, "snapshot")
     )];
     if outside > 0 {
         notes.push(format!(
-            "{outside} snapshot(s) outside {} skipped",
+            "{} outside {} skipped",
+            super::count(outside, "snapshot"),
             cx.period
         ));
     }

@@ -127,12 +127,16 @@ pub fn convert(
         price.normalize()
     )];
     if outside > 0 {
-        notes.push(format!("{outside} line(s) outside {} skipped", cx.period));
+        notes.push(format!(
+            "{} outside {} skipped",
+            super::count(outside as usize, "line"),
+            cx.period
+        ));
     }
     if !unmapped.is_empty() {
         notes.push(format!(
-            "{} user(s) in no project's `users:` in projects.yaml: their rows are held for review",
-            unmapped.len()
+            "{} in no project's `users:` in projects.yaml: their rows are held for review",
+            super::count(unmapped.len(), "user")
         ));
     }
     Ok(Converted {

@@ -297,11 +297,9 @@ fn chatgpt_edu_credits_are_priced_from_the_pool_by_hand() {
         .stdout(predicate::str::contains(
             "periods/2026-01/openai.csv: 3 rows, list $29.13, billed $29.13",
         ))
+        .stdout(predicate::str::contains("2 lines outside 2026-01 skipped"))
         .stdout(predicate::str::contains(
-            "2 line(s) outside 2026-01 skipped",
-        ))
-        .stdout(predicate::str::contains(
-            "1 user(s) in no project's `users:` in projects.yaml: their rows are held for review",
+            "1 user in no project's `users:` in projects.yaml: their rows are held for review",
         ));
     let rows = rows(dir.path().join("periods/2026-01/openai.csv"));
     // $1,000.00 for 20,000 credits: $0.05 a credit; no subsidy in the converter.
