@@ -11,3 +11,4 @@ mod review;
 mod send;
 mod serve;
 mod site;
+mod sources;
