@@ -36,7 +36,9 @@ pub fn path(slug: &str) -> String {
 impl Portals {
     /// Split `data` by PI and render each share into that PI's portal.
     pub fn render_period(&mut self, repo: &Repo, data: &PeriodData, out: &Path) -> Result<()> {
-        for (pi, charges) in split(&data.charges) {
+        for (pi, rows) in split(&data.charges) {
+            // One PI's charges copied at a time: memory stays near one period's.
+            let charges = rows.iter().map(|&i| data.charges[i].clone()).collect();
             let mut part = share(data, &pi, charges)?;
             if !self.by_pi.contains_key(&pi) {
                 let portal = Portal {
@@ -113,14 +115,14 @@ fn link(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Charges by PI: billed and held ones with a valid PI email. Rejected
-/// charges are on no statement and often were not the PI's to begin with.
-fn split(charges: &[Charge]) -> BTreeMap<String, Vec<Charge>> {
-    let mut by_pi: BTreeMap<String, Vec<Charge>> = BTreeMap::new();
-    for c in charges.iter().filter(|c| c.state != State::Rejected) {
+/// Indexes of the charges of each PI: billed and held ones with a valid PI
+/// email. Rejected charges are on no statement and often were not the PI's.
+fn split(charges: &[Charge]) -> BTreeMap<String, Vec<usize>> {
+    let mut by_pi: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in charges.iter().enumerate() {
         let pi = &c.attribution.pi_email;
-        if crate::attribute::valid_email(pi) {
-            by_pi.entry(pi.to_string()).or_default().push(c.clone());
+        if c.state != State::Rejected && crate::attribute::valid_email(pi) {
+            by_pi.entry(pi.to_string()).or_default().push(i);
         }
     }
     by_pi
