@@ -49,12 +49,13 @@ pub fn conf(rules: &Rules) -> String {
         out,
         "<Directory \"${{OCB_ROOT}}/{ACCESS_DIR}\">\n    Require all denied\n</Directory>\n"
     );
-    // `/` sends each user to their portal; mod_rewrite in directory context runs after authentication.
+    // `/` sends each user to their portal; mod_rewrite in directory context
+    // runs after authentication (a relative target would get the folder's path).
     out.push_str("<IfModule mod_rewrite.c>\n<Directory \"${OCB_ROOT}\">\n    RewriteEngine On\n");
     for (login, home) in rules.homes() {
         let _ = writeln!(
             out,
-            "    RewriteCond %{{REMOTE_USER}} \"={login}\"\n    RewriteRule ^$ {home} [R=302,L]"
+            "    RewriteCond %{{REMOTE_USER}} \"={login}\"\n    RewriteRule ^$ /{home} [R=302,L]"
         );
     }
     out.push_str("</Directory>\n</IfModule>\n\n");
@@ -89,6 +90,6 @@ mod tests {
             conf.contains("<Directory \"${OCB_ROOT}/admin\">\n    Require all denied\n"),
             "no admins: nobody sees admin/"
         );
-        assert!(conf.contains("    RewriteCond %{REMOTE_USER} \"=a@x.edu\"\n    RewriteRule ^$ pi/a-x-edu/ [R=302,L]\n"));
+        assert!(conf.contains("    RewriteCond %{REMOTE_USER} \"=a@x.edu\"\n    RewriteRule ^$ /pi/a-x-edu/ [R=302,L]\n"));
     }
 }
