@@ -455,12 +455,21 @@ fn get(port: u16, path: &str, user: Option<&str>) -> (u16, String, Vec<u8>) {
     (status, location, raw[split + 4..].to_vec())
 }
 
-fn start_nginx(nginx: &Path, out: &Path, run: &Path, users: &[&str]) -> (Nginx, u16) {
+/// Basic auth with a password file for `users` (password `pw-<user>`).
+fn basic_auth(run: &Path, users: &[&str]) -> String {
     let lines: Vec<String> = users
         .iter()
         .map(|u| htpasswd_line(u, &format!("pw-{u}")))
         .collect();
     std::fs::write(run.join("htpasswd"), lines.join("\n") + "\n").expect("htpasswd");
+    format!(
+        "auth_basic \"billing\";\n    auth_basic_user_file {}/htpasswd;",
+        run.display()
+    )
+}
+
+/// nginx serving `out` with `auth` and the generated rules, on a free port.
+fn start_nginx(nginx: &Path, out: &Path, run: &Path, auth: &str) -> (Nginx, u16) {
     let port = free_port();
     let r = run.display();
     let o = out.display();
@@ -468,7 +477,7 @@ fn start_nginx(nginx: &Path, out: &Path, run: &Path, users: &[&str]) -> (Nginx, 
         "daemon off;\nmaster_process off;\nuser root;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  \
          client_body_temp_path {r}/client; proxy_temp_path {r}/proxy; fastcgi_temp_path {r}/fastcgi; uwsgi_temp_path {r}/uwsgi; scgi_temp_path {r}/scgi;\n  \
          include {o}/_access/nginx-http.conf;\n  server {{\n    listen 127.0.0.1:{port};\n    root {o};\n    \
-         auth_basic \"billing\";\n    auth_basic_user_file {r}/htpasswd;\n    include {o}/_access/nginx.conf;\n  }}\n}}\n"
+         {auth}\n    include {o}/_access/nginx.conf;\n  }}\n}}\n"
     );
     std::fs::write(run.join("nginx.conf"), conf).expect("conf");
     let child = std::process::Command::new(nginx)
@@ -503,7 +512,8 @@ fn nginx_serves_each_pi_only_their_portal() {
     let out = dir.path().join("output");
     let run = tempfile::tempdir().expect("tmp");
     let nobody = "visitor@example.edu";
-    let (_nginx, port) = start_nginx(&nginx, &out, run.path(), &[A, B, ADMIN, DELEGATE, nobody]);
+    let auth = basic_auth(run.path(), &[A, B, ADMIN, DELEGATE, nobody]);
+    let (_nginx, port) = start_nginx(&nginx, &out, run.path(), &auth);
 
     let stmt_a = format!("/{PORTAL_A}/2025-01/statements/a-lee-example-edu/ocean-model.html");
     let pdf_a = stmt_a.replace(".html", ".pdf");
@@ -570,4 +580,83 @@ fn nginx_serves_each_pi_only_their_portal() {
     assert!(
         String::from_utf8_lossy(&landing).contains("no statements are published for your login")
     );
+}
+
+/// A stand-in for an SSO proxy's `auth_request` endpoint: 202 with the user's
+/// email for a request that carries one (as a session would), else 401.
+const SSO: &str = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        user = self.headers.get("X-Session-User")
+        self.send_response(202 if user else 401)
+        if user:
+            self.send_header("X-Auth-Request-Email", user)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+fn status_with_session(port: u16, path: &str, user: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let session = user
+        .map(|u| format!("X-Session-User: {u}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: billing.test\r\n{session}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status")
+}
+
+#[test]
+fn nginx_with_sso_auth_request_uses_the_proxys_user() {
+    let Some(nginx) = nginx_binary() else { return };
+    let dir = repo("portals");
+    build(dir.path(), false);
+    let out = dir.path().join("output");
+    let run = tempfile::tempdir().expect("tmp");
+    let sso_port = free_port();
+    let _sso = Nginx(
+        std::process::Command::new("python3")
+            .args(["-c", SSO, &sso_port.to_string()])
+            .spawn()
+            .expect("python3"),
+    );
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", sso_port)).is_err() {
+        assert!(
+            start.elapsed().as_secs() < 15,
+            "the SSO stand-in did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let auth = format!(
+        "auth_request /_sso;\n    auth_request_set $ocb_sso_login $upstream_http_x_auth_request_email;\n    \
+         location = /_sso {{ internal; proxy_pass http://127.0.0.1:{sso_port}; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; }}"
+    );
+    let (_nginx, port) = start_nginx(&nginx, &out, run.path(), &auth);
+    let stmt_a = format!("/{PORTAL_A}/2025-01/statements/a-lee-example-edu/ocean-model.html");
+    for (user, path, want) in [
+        (Some(A), stmt_a.as_str(), 200),
+        (Some(B), stmt_a.as_str(), 403),
+        (Some(A), "/admin/index.html", 403),
+        (Some(ADMIN), "/admin/index.html", 200),
+        (None, stmt_a.as_str(), 401),
+    ] {
+        assert_eq!(
+            status_with_session(port, path, user),
+            want,
+            "{user:?} GET {path}"
+        );
+    }
 }
