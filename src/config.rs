@@ -69,6 +69,9 @@ pub struct TagKeys {
     pub cost_center: String,
     pub reference_1: Option<String>,
     pub reference_2: Option<String>,
+    /// Prefixes a provider puts before tag keys (AWS: `user:`); a key is
+    /// found as written first, then after any of these.
+    pub prefixes: Vec<String>,
 }
 
 impl Default for TagKeys {
@@ -80,6 +83,7 @@ impl Default for TagKeys {
             cost_center: "cost_center".into(),
             reference_1: None,
             reference_2: None,
+            prefixes: vec!["user:".into(), "resourceTags/user:".into()],
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod convert;
 pub mod discover;
 pub mod flag;
 pub mod focus;
+pub mod ingest;
 pub mod interrupt;
 pub mod journal;
 pub mod load;

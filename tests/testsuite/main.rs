@@ -4,6 +4,7 @@
 
 mod common;
 mod convert;
+mod ingest;
 mod pdf;
 mod pipeline;
 mod review;
