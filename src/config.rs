@@ -21,6 +21,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub pdf: PdfConfig,
     pub email: EmailConfig,
+    pub billing: BillingConfig,
 }
 
 impl Default for Config {
@@ -35,6 +36,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -198,6 +200,35 @@ impl Default for SiteConfig {
 pub enum Paper {
     Letter,
     A4,
+}
+
+/// Which FOCUS amount PIs are charged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub basis: Basis,
+}
+
+/// `billed`: BilledCost, the invoice basis. `effective`: EffectiveCost, with
+/// commitments (savings plans, reservations) amortised over the usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    #[default]
+    Billed,
+    Effective,
+}
+
+impl Basis {
+    /// How statements, journals and pages name the amount.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Billed => "billed cost (FOCUS BilledCost, the invoice basis)",
+            Basis::Effective => {
+                "effective cost (FOCUS EffectiveCost: commitments such as savings plans and reservations amortised over the usage)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -99,7 +99,7 @@ impl Site {
     fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
         let depth = rel.matches('/').count();
         let root = "../".repeat(depth);
-        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
+        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -278,6 +278,8 @@ impl Site {
             period => period.to_string(), period_name => period.long_name(), status => &data.status,
             currencies => currencies, sources => sources, services => services, statements => statements,
             stale => &data.stale,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
@@ -409,6 +411,8 @@ impl Site {
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
             stale => &data.stale,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 

@@ -158,6 +158,7 @@ fn aws_export_imports_the_manifest_parts_and_skips_stale_ones() {
     assert!(imports.contains("run: exec-1") && imports.contains("export: focus-export"));
     assert!(imports.contains("path: data/BILLING_PERIOD=2025-01/focus-export-00002.csv.gz"));
     assert!(!imports.contains("00009"));
+    let page = |root: &Path| read(root.join("output/2025-01/index.html"));
     ocb(dir.path())
         .args(["build", "--no-pdf"])
         .assert()
@@ -656,4 +657,53 @@ fn a_closed_period_is_refused_by_import() {
         .code(1)
         .stderr(predicate::str::contains("period 2025-01 is closed"));
     assert_eq!(tree(dir.path()), before);
+}
+
+#[test]
+fn the_effective_basis_charges_effective_cost_and_says_so() {
+    let dir = repo();
+    let p = dir.path().join("periods/2025-01");
+    std::fs::create_dir_all(&p).unwrap();
+    // A savings plan: the purchase is billed up front, its use amortised.
+    std::fs::write(
+        p.join("aws.csv"),
+        "BillingPeriodStart,ChargeCategory,BilledCost,EffectiveCost,Tags\n\
+         2025-01-01,Purchase,100.00,0,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
+         2025-01-01,Usage,0,61.25,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
+         2025-01-01,Usage,3.50,3.10,\"{\"\"pi_email\"\":\"\"b@x.edu\"\",\"\"project_id\"\":\"\"p2\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n",
+    )
+    .unwrap();
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success();
+    assert_eq!(summary_billed(dir.path(), 0).0, "103.5");
+    assert!(
+        read(dir.path().join("output/2025-01/index.html")).contains("Amounts are the billed cost")
+    );
+    let yaml = read(dir.path().join("ocb.yaml")) + "billing: {basis: effective}\n";
+    std::fs::write(dir.path().join("ocb.yaml"), yaml).unwrap();
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success();
+    // Conservation on the basis used: Σ EffectiveCost of every input row.
+    assert_eq!(summary_billed(dir.path(), 0).0, "64.35");
+    let page = read(dir.path().join("output/2025-01/index.html"));
+    assert!(page.contains("Amounts are the effective cost"), "{page}");
+    let journal = read(dir.path().join("output/2025-01/journal.csv"));
+    assert!(
+        journal.contains("AWS charges 2025-01 (effective cost)"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("64.35") && !journal.contains("103.50"),
+        "{journal}"
+    );
+    let statement = walkdir::WalkDir::new(dir.path().join("output/2025-01/statements"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().extension().is_some_and(|x| x == "html"))
+        .unwrap();
+    assert!(read(statement.path()).contains("Amount due is the effective cost"));
 }
