@@ -176,6 +176,12 @@ fn aws_export_imports_the_manifest_parts_and_skips_stale_ones() {
         rows.iter()
             .all(|r| r[pi].ends_with("@x.edu") && r[op] == "RunInstances")
     );
+    // The period page says where its data came from.
+    let html = page(dir.path());
+    assert!(
+        html.contains("Where the data came from") && html.contains("exec-1"),
+        "{html}"
+    );
 }
 
 #[test]
