@@ -673,10 +673,10 @@ fn the_effective_basis_charges_effective_cost_and_says_so() {
     // A savings plan: the purchase is billed up front, its use amortised.
     std::fs::write(
         p.join("aws.csv"),
-        "BillingPeriodStart,ChargeCategory,BilledCost,EffectiveCost,Tags\n\
-         2025-01-01,Purchase,100.00,0,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
-         2025-01-01,Usage,0,61.25,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
-         2025-01-01,Usage,3.50,3.10,\"{\"\"pi_email\"\":\"\"b@x.edu\"\",\"\"project_id\"\":\"\"p2\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n",
+        "BillingPeriodStart,ChargeCategory,BilledCost,EffectiveCost,InvoiceId,HostProviderName,Tags\n\
+         2025-01-01,Purchase,100.00,0,INV-7,AWS,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
+         2025-01-01,Usage,0,61.25,INV-7,AWS,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n\
+         2025-01-01,Usage,3.50,3.10,INV-7,,\"{\"\"pi_email\"\":\"\"b@x.edu\"\",\"\"project_id\"\":\"\"p2\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n",
     )
     .unwrap();
     ocb(dir.path())
