@@ -25,15 +25,12 @@ pub fn read(
     sink: &mut dyn RowSink,
     problems: &mut Vec<Problem>,
 ) -> u64 {
-    let df = match std::fs::File::open(path)
-        .map_err(PolarsError::from)
-        .and_then(|f| ParquetReader::new(f).finish())
-    {
+    let df = match read_frame(path) {
         Ok(df) => df,
         Err(e) => {
             problems.push(Problem::file(
                 shown,
-                format!("unreadable Parquet file: {e} (is it truncated, or not Parquet?)"),
+                format!("unreadable Parquet file: {e}"),
             ));
             return 0;
         }
@@ -82,6 +79,29 @@ pub fn read(
         offset += batch.height();
     }
     df.height() as u64
+}
+
+/// The whole file as a frame. A panic inside the reader (polars 0.55 has a
+/// debug-build check that MAP columns written without an Arrow schema trip)
+/// becomes an error about this file instead of ending ocb.
+fn read_frame(path: &Path) -> Result<DataFrame, String> {
+    let read = || {
+        std::fs::File::open(path)
+            .map_err(PolarsError::from)
+            .and_then(|f| ParquetReader::new(f).finish())
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(df)) => Ok(df),
+        Ok(Err(e)) => Err(format!("{e} (is it truncated, or not Parquet?)")),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("the Parquet reader failed on this file ({why})"))
+        }
+    }
 }
 
 /// One column's cells as text in one buffer (a String per cell would
