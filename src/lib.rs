@@ -5,6 +5,7 @@
 pub mod attribute;
 pub mod build;
 pub mod charge;
+pub mod charge_data;
 pub mod cli;
 pub mod close;
 pub mod commands;
