@@ -52,6 +52,7 @@
   function loadAll(list, done, progress) {
     var left = list.length;
     if (!left) return done();
+    if (list.some(function (n) { return !shards[n]; })) progress(0, list.length);
     list.forEach(function (n) {
       load(n, function () {
         left--;
