@@ -4,9 +4,11 @@
 
 mod common;
 mod convert;
+mod newuser;
 mod pdf;
 mod pipeline;
 mod review;
 mod send;
 mod serve;
 mod site;
+mod sources;
