@@ -713,3 +713,44 @@ fn the_effective_basis_charges_effective_cost_and_says_so() {
         .unwrap();
     assert!(read(statement.path()).contains("Amount due is the effective cost"));
 }
+
+/// Regression: a Parquet MAP column written without an Arrow schema (DuckDB,
+/// AWS Data Exports) tripped a debug-only `unreachable!` in polars-io, so debug
+/// builds (the README's `cargo run`) could not read AWS's Tags. The fixture was
+/// written by DuckDB with `MAP([...], [...]) AS Tags` and `user:` tag prefixes.
+#[test]
+fn parquet_tags_as_a_map_written_by_duckdb_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = crate::common::fixture("parquet/map-tags.parquet");
+    ocb(dir.path())
+        .args(["import"])
+        .arg(&fixture)
+        .args(["--source", "aws"])
+        .assert()
+        .success();
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success();
+    let (header, rows) = csv_rows(dir.path().join("output/2025-01/charges.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut seen: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[col("pi_email")].clone(),
+                r[col("project_id")].clone(),
+                r[col("fund_org")].clone(),
+                r[col("billed_cost")].clone(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("a@x.edu".into(), "p1".into(), "NSF-1".into(), "1.5".into()),
+            ("b@x.edu".into(), "p2".into(), "NIH-2".into(), "0.1".into()),
+        ]
+    );
+}
