@@ -21,6 +21,10 @@ pub struct Config {
     pub site: SiteConfig,
     pub pdf: PdfConfig,
     pub email: EmailConfig,
+    /// Credit programs (first_months, monthly_cap), applied in this order.
+    pub credits: Vec<crate::ledger::terms::CreditProgram>,
+    /// Percent surcharges on what remains due, applied in this order.
+    pub surcharges: Vec<crate::ledger::terms::Surcharge>,
 }
 
 impl Default for Config {
@@ -35,6 +39,8 @@ impl Default for Config {
             site: SiteConfig::default(),
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
+            credits: Vec::new(),
+            surcharges: Vec::new(),
         }
     }
 }

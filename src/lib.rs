@@ -15,6 +15,7 @@ pub mod flag;
 pub mod focus;
 pub mod interrupt;
 pub mod journal;
+pub mod ledger;
 pub mod load;
 pub mod money;
 pub mod outputs;

@@ -94,7 +94,12 @@ pub fn statement_number(
     )
 }
 
-pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result<Vec<u8>> {
+/// One row per statement. `credits`, `surcharges` and `due` come from the
+/// ledger (whole cents): due = billed_cost rounded − credits + surcharges.
+pub fn statements_csv(
+    statements: &[(String, &Group, &crate::ledger::Statement)],
+    period: Period,
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "statement",
@@ -107,8 +112,11 @@ pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result
         "discount",
         "billed_cost",
         "charges",
+        "credits",
+        "surcharges",
+        "due",
     ])?;
-    for (number, g) in statements {
+    for (number, g, l) in statements {
         let s = &g.sums;
         w.write_record([
             number.clone(),
@@ -121,6 +129,9 @@ pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result
             s.discount().normalize().to_string(),
             s.billed.normalize().to_string(),
             s.count.to_string(),
+            format!("{:.2}", l.credits),
+            format!("{:.2}", l.surcharges),
+            format!("{:.2}", l.due),
         ])?;
     }
     Ok(w.into_inner()?)
@@ -139,6 +150,13 @@ pub struct CurrencySummary {
     pub billed_rows: u64,
     pub held_rows: u64,
     pub rejected_rows: u64,
+    /// The statements' usage lines, each rounded to the cent.
+    pub usage: Decimal,
+    /// Credit programs and allocations drawn (positive), surcharges, and
+    /// due: usage − credits + surcharges.
+    pub credits: Decimal,
+    pub surcharges: Decimal,
+    pub due: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]

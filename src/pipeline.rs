@@ -26,6 +26,9 @@ pub struct PeriodData {
     pub stale: Vec<String>,
     /// `open` or `closed`, from period.yaml.
     pub status: String,
+    /// Credits, allocations, surcharges and fund splits per statement (filled
+    /// by `build::each_period`, which carries the balances across periods).
+    pub ledger: crate::ledger::PeriodLedger,
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
@@ -91,6 +94,7 @@ pub fn process(
             numbers,
             stale: outcome.stale,
             status,
+            ledger: Default::default(),
         },
         problems,
     ))
@@ -128,6 +132,10 @@ fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>
             billed_rows: billed.count,
             held_rows: held.count,
             rejected_rows: rejected.count,
+            usage: Decimal::ZERO,
+            credits: Decimal::ZERO,
+            surcharges: Decimal::ZERO,
+            due: Decimal::ZERO,
         });
     }
     Ok(out)

@@ -25,6 +25,12 @@ pub struct Project {
     pub accounts: Vec<String>,
     #[serde(default)]
     pub cc: Vec<String>,
+    /// Optional split of the project's statements across funds (percents sum to 100).
+    #[serde(default)]
+    pub funds: Vec<crate::ledger::terms::FundShare>,
+    /// Prepaid and credit balances its charges draw down.
+    #[serde(default)]
+    pub allocations: Vec<crate::ledger::terms::Allocation>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -102,6 +108,7 @@ impl Projects {
                 ));
             }
         }
+        problems.extend(crate::ledger::terms::check_projects(&list, &text, shown_as));
         (Projects::new(list), problems)
     }
 

@@ -4,6 +4,7 @@
 
 mod common;
 mod convert;
+mod credits;
 mod pdf;
 mod pipeline;
 mod review;
