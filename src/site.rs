@@ -729,13 +729,18 @@ impl Site {
                 })
                 .collect();
             let c = &a.currency;
-            let labels: Vec<String> = draws.iter().map(|d| d.0.to_string()).collect();
+            // The line starts at the full amount, before the first period's draw.
+            let labels: Vec<String> = std::iter::once("start".to_string())
+                .chain(draws.iter().map(|d| d.0.to_string()))
+                .collect();
             let chart = crate::svg::lines(
                 &labels,
                 &[crate::svg::Series {
                     name: "remaining",
                     class: "billed",
-                    values: draws.iter().map(|d| d.2).collect(),
+                    values: std::iter::once(a.amount)
+                        .chain(draws.iter().map(|d| d.2))
+                        .collect(),
                 }],
                 &|v| crate::money::format_whole(v, c),
                 &format!("{}: remaining balance per period ({c})", a.id),

@@ -47,6 +47,8 @@ pub struct Line {
     pub name: String,
     /// Prepaid or credit, for allocations.
     pub allocation: Option<AllocationKind>,
+    /// First months or monthly cap, for credit programs.
+    pub program: Option<ProgramKind>,
     pub amount: Decimal,
     /// Who pays (programs, allocations) or receives (surcharges).
     pub fund: String,
@@ -407,6 +409,7 @@ impl Ledger {
                 kind: LineKind::CreditProgram,
                 name: p.terms.name.clone(),
                 allocation: None,
+                program: Some(p.terms.kind),
                 amount: taken,
                 fund: p.terms.paid_by.clone(),
                 by_source,
@@ -469,6 +472,7 @@ impl Ledger {
                 kind: LineKind::Allocation,
                 name: a.id.clone(),
                 allocation: Some(a.kind),
+                program: None,
                 amount: taken,
                 fund: paid_by,
                 by_source,
@@ -513,6 +517,7 @@ impl Ledger {
                 kind: LineKind::Surcharge,
                 name: sc.terms.name.clone(),
                 allocation: None,
+                program: None,
                 amount,
                 fund: sc.terms.paid_to.clone(),
                 by_source: base.iter().map(|b| b.0.clone()).zip(parts).collect(),
@@ -670,6 +675,7 @@ mod tests {
             kind: LineKind::Surcharge,
             name: "F&A".into(),
             allocation: None,
+            program: None,
             amount: d("0.85"),
             fund: "OH".into(),
             by_source: vec![("aws".into(), d("0.85"))],

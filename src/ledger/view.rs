@@ -50,9 +50,15 @@ pub fn statement(s: &Statement) -> StatementLedger {
                 LineKind::CreditProgram => (
                     format!("Credit: {}", l.name),
                     format!(
-                        "paid by {}; {} remains for you under this program",
+                        "paid by {}; {} {}",
                         l.fund,
-                        format(l.remaining.unwrap_or_default(), c)
+                        format(l.remaining.unwrap_or_default(), c),
+                        match l.program {
+                            Some(super::terms::ProgramKind::MonthlyCap) => {
+                                "remains this month (unused amounts do not carry over)"
+                            }
+                            _ => "remains for the rest of the first months",
+                        }
                     ),
                     "−",
                 ),

@@ -346,7 +346,7 @@ fn first_months_credit_over_two_months_excludes_gpu() {
     );
     let text = statement_text(root, "2025-01", "a-lee-example-edu", "ocean");
     assert!(
-        text.contains("Credit: New PI credit paid by PROVOST-NEWPI; $600.00 remains for you under this program − $400.00"),
+        text.contains("Credit: New PI credit paid by PROVOST-NEWPI; $600.00 remains for the rest of the first months − $400.00"),
         "{text}"
     );
     assert_eq!(
@@ -417,7 +417,7 @@ fn monthly_cap_under_and_over_the_cap_in_project_order() {
     );
     let text = statement_text(root, "2025-01", "a-lee-example-edu", "ocean");
     assert!(
-        text.contains("Credit: HPC subsidy paid by DEPT-HPC-SUBSIDY; $40.00 remains"),
+        text.contains("Credit: HPC subsidy paid by DEPT-HPC-SUBSIDY; $40.00 remains this month (unused amounts do not carry over)"),
         "{text}"
     );
     // Over the cap: 120 across two projects; `ocean` takes 70, `waves` the other 30.
