@@ -472,7 +472,6 @@ impl Site {
                 &format!("pis/{slug}.html"),
                 "pis",
                 &title,
-                "PI",
                 &list,
                 &mine,
             )?;
@@ -491,7 +490,6 @@ impl Site {
                 &format!("projects/{slug}.html"),
                 "projects",
                 &title,
-                "Project",
                 &list,
                 &mine,
             )?;
@@ -505,10 +503,10 @@ impl Site {
         rel: &str,
         nav: &str,
         title: &str,
-        kind: &str,
         list: &[&StatementRef],
         warnings: &[String],
     ) -> Result<()> {
+        let kind = if nav == "pis" { "PI" } else { "Project" };
         let mut charts = Vec::new();
         let mut currencies: Vec<&str> = list.iter().map(|s| s.currency.as_str()).collect();
         currencies.sort();

@@ -638,15 +638,17 @@ fn fund_percentages_must_sum_to_exactly_100() {
 #[test]
 fn negative_or_non_numeric_allocation_amounts_are_refused() {
     for (amount, message) in [
-        ("-5", "-5 is negative: expected 0 or more"),
-        ("lots", "`lots` is not a decimal number"),
+        (
+            "-5",
+            "projects.yaml:6:37: item 1, allocations, item 1, amount: -5 is negative: expected 0 or more",
+        ),
+        (
+            "lots",
+            "projects.yaml:6:37: item 1, allocations, item 1, amount: `lots` is not a decimal number",
+        ),
     ] {
         let projects = format!(
             "{LEE}  allocations:\n    - {{id: a, kind: credit, amount: {amount}, start: 2025-01-01, end: 2025-12-31}}\n"
-        );
-        refused(
-            &[("projects.yaml", &projects)],
-            &format!("projects.yaml:6:"),
         );
         refused(&[("projects.yaml", &projects)], message);
     }
