@@ -188,6 +188,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     outputs::charges_csv(
         &data.charges,
         data.dir.period,
+        &data.numbers,
         std::io::BufWriter::new(file),
     )?;
     let statements: Vec<_> = data

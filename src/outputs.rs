@@ -9,9 +9,10 @@ use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::io::Write;
 
-pub const CHARGES_HEADER: [&str; 22] = [
+pub const CHARGES_HEADER: [&str; 23] = [
     "id",
     "period",
     "source",
@@ -34,13 +35,32 @@ pub const CHARGES_HEADER: [&str; 22] = [
     "contracted_cost",
     "effective_cost",
     "billed_cost",
+    "statement",
 ];
 
-pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Result<()> {
+/// Every charge; a billed one names its statement, so charges reconcile to
+/// statements.csv (and its credits, surcharges and due).
+pub fn charges_csv(
+    charges: &[Charge],
+    period: Period,
+    numbers: &BTreeMap<(String, String, String, String), String>,
+    out: impl Write,
+) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CHARGES_HEADER)?;
     for c in charges {
         let a = &c.attribution;
+        let statement = if c.state == crate::charge::State::Billed {
+            let key = (
+                c.currency.to_string(),
+                a.pi_email.to_string(),
+                a.project_id.to_string(),
+                a.fund_org.to_string(),
+            );
+            numbers.get(&key).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        };
         let text = [&*c.source, &c.file, ""].map(neutralise);
         w.write_record([
             c.id.clone(),
@@ -65,6 +85,7 @@ pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Resul
             c.contracted.to_string(),
             c.effective.to_string(),
             c.billed.to_string(),
+            statement,
         ])?;
     }
     w.flush()?;

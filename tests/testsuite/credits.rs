@@ -701,3 +701,33 @@ fn a_regex_that_does_not_compile_is_refused() {
         "ocb.yaml:7:42: invalid regex `[DEPT`: unclosed character class",
     );
 }
+
+#[test]
+fn an_allocation_past_its_end_date_draws_nothing() {
+    let projects = format!(
+        "{LEE}  allocations:\n    - {{id: jan-only, kind: credit, amount: 500, start: 2025-01-01, end: 2025-01-31, paid_by: DEAN}}\n"
+    );
+    let jan = charges(&[("2025-01", "EC2", "100.00", "111")]);
+    let feb = charges(&[("2025-02", "EC2", "100.00", "111")]);
+    let dir = repo_with(&[
+        ("ocb.yaml", OCB_YAML),
+        ("projects.yaml", &projects),
+        ("periods/2025-01/aws.csv", &jan),
+        ("periods/2025-02/aws.csv", &feb),
+    ]);
+    build(dir.path());
+    assert_eq!(
+        statements(dir.path(), "2025-01"),
+        [s("ocean", "NSF-OCE-2231", "100", "100.00", "0.00", "0.00")]
+    );
+    // $400 is left, but the allocation ended on January 31.
+    assert_eq!(
+        statements(dir.path(), "2025-02"),
+        [s("ocean", "NSF-OCE-2231", "100", "0.00", "0.00", "100.00")]
+    );
+    // Charges name their statement, so they reconcile to statements.csv.
+    let (header, rows) = csv_rows(dir.path().join("output/2025-02/charges.csv"));
+    let (_, stmts) = csv_rows(dir.path().join("output/2025-02/statements.csv"));
+    assert_eq!(header.last().map(String::as_str), Some("statement"));
+    assert_eq!(rows[0].last(), Some(&stmts[0][0]));
+}

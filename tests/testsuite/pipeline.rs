@@ -35,7 +35,7 @@ fn builds_charges_statements_journal_and_summary_to_the_cent() {
     let (header, rows) = csv_rows(out.join("2025-01/charges.csv"));
     assert_eq!(
         header.join(","),
-        "id,period,source,file,line,state,flags,pi_email,project_id,fund_org,cost_center,service_name,service_category,resource_id,resource_name,charge_category,charge_class,currency,list_cost,contracted_cost,effective_cost,billed_cost"
+        "id,period,source,file,line,state,flags,pi_email,project_id,fund_org,cost_center,service_name,service_category,resource_id,resource_name,charge_category,charge_class,currency,list_cost,contracted_cost,effective_cost,billed_cost,statement"
     );
     assert_eq!(rows.len(), 7);
     let untagged = rows.iter().find(|r| r[13] == "b-untagged").unwrap();
