@@ -196,11 +196,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
         .statements
         .iter()
         .zip(&data.ledger.statements)
-        .map(|(g, l)| {
-            let k = &g.key;
-            let key = (k[0].clone(), k[1].clone(), k[2].clone(), k[3].clone());
-            (data.numbers[&key].clone(), g, l)
-        })
+        .map(|(g, l)| (data.numbers[&g.key].clone(), g, l))
         .collect();
     write::file(
         &p.join("statements.csv"),

@@ -6,6 +6,7 @@ use crate::charge::{Charge, State};
 use crate::config::{Config, JournalFormat};
 use crate::ledger::{LineKind, PeriodLedger};
 use crate::period::Period;
+use crate::rollup::StatementKey;
 use anyhow::{Context, Result};
 use minijinja::value::Serde;
 use regex::Regex;
@@ -168,7 +169,7 @@ pub fn render(
     ledger: &PeriodLedger,
     config: &Config,
     period: Period,
-    statements: &BTreeMap<(String, String, String, String), String>,
+    statements: &BTreeMap<StatementKey, String>,
     root: &std::path::Path,
 ) -> Result<Vec<u8>> {
     match config.journal.format {
@@ -265,7 +266,7 @@ fn detail_csv(charges: &[Charge], period: Period) -> Result<Vec<u8>> {
 fn summary_csv(
     ledger: &PeriodLedger,
     period: Period,
-    statements: &BTreeMap<(String, String, String, String), String>,
+    statements: &BTreeMap<StatementKey, String>,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -278,15 +279,7 @@ fn summary_csv(
         "currency",
     ])?;
     for s in &ledger.statements {
-        let number = statements
-            .get(&(
-                s.currency.clone(),
-                s.pi.clone(),
-                s.project.clone(),
-                s.fund.clone(),
-            ))
-            .cloned()
-            .unwrap_or_default();
+        let number = statements.get(&s.key()).cloned().unwrap_or_default();
         w.write_record([
             period.to_string(),
             number,

@@ -4,7 +4,7 @@
 use crate::charge::Charge;
 use crate::journal::neutralise;
 use crate::period::Period;
-use crate::rollup::Group;
+use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -43,7 +43,7 @@ pub const CHARGES_HEADER: [&str; 23] = [
 pub fn charges_csv(
     charges: &[Charge],
     period: Period,
-    numbers: &BTreeMap<(String, String, String, String), String>,
+    numbers: &BTreeMap<crate::rollup::StatementKey, String>,
     out: impl Write,
 ) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
@@ -51,12 +51,12 @@ pub fn charges_csv(
     for c in charges {
         let a = &c.attribution;
         let statement = if c.state == crate::charge::State::Billed {
-            let key = (
-                c.currency.to_string(),
-                a.pi_email.to_string(),
-                a.project_id.to_string(),
-                a.fund_org.to_string(),
-            );
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
             numbers.get(&key).cloned().unwrap_or_default()
         } else {
             String::new()
@@ -118,7 +118,7 @@ pub fn statement_number(
 /// One row per statement. `credits`, `surcharges` and `due` come from the
 /// ledger (whole cents): due = billed_cost rounded − credits + surcharges.
 pub fn statements_csv(
-    statements: &[(String, &Group, &crate::ledger::Statement)],
+    statements: &[(String, &Group<StatementKey>, &crate::ledger::Statement)],
     period: Period,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -142,10 +142,10 @@ pub fn statements_csv(
         w.write_record([
             number.clone(),
             period.to_string(),
-            neutralise(&g.key[1]),
-            neutralise(&g.key[2]),
-            neutralise(&g.key[3]),
-            g.key[0].clone(),
+            neutralise(&g.key.pi),
+            neutralise(&g.key.project),
+            neutralise(&g.key.fund),
+            g.key.currency.clone(),
             s.list.normalize().to_string(),
             s.discount().normalize().to_string(),
             s.billed.normalize().to_string(),

@@ -99,6 +99,17 @@ pub struct Statement {
     pub cells: Vec<Cell>,
 }
 
+impl Statement {
+    pub fn key(&self) -> crate::rollup::StatementKey {
+        crate::rollup::StatementKey {
+            currency: self.currency.clone(),
+            pi: self.pi.clone(),
+            project: self.project.clone(),
+            fund: self.fund.clone(),
+        }
+    }
+}
+
 /// An allocation's state at the end of a period.
 #[derive(Debug, Clone, Serialize)]
 pub struct AllocationState {

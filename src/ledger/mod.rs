@@ -13,7 +13,7 @@ pub use compute::{
 };
 
 use crate::problem::Problem;
-use crate::rollup::{self, Rollup};
+use crate::rollup::{self, Rollup, StatementKey};
 use std::path::Path;
 
 /// The period's statements as the ledger reads them: per statement (in the
@@ -22,15 +22,15 @@ pub fn inputs(r: &Rollup) -> Vec<StatementInput> {
     r.statements
         .iter()
         .map(|g| StatementInput {
-            currency: g.key[0].clone(),
-            pi: g.key[1].clone(),
-            project: g.key[2].clone(),
-            fund: g.key[3].clone(),
-            items: rollup::with_prefix(&r.services, &g.key[..4])
+            currency: g.key.currency.clone(),
+            pi: g.key.pi.clone(),
+            project: g.key.project.clone(),
+            fund: g.key.fund.clone(),
+            items: rollup::of_statement(&r.services, &g.key)
                 .iter()
                 .map(|s| Item {
-                    source: s.key[4].clone(),
-                    service: s.key[7].clone(),
+                    source: s.key.source.clone(),
+                    service: s.key.service.clone(),
                     billed: s.sums.billed,
                 })
                 .collect(),
@@ -47,16 +47,17 @@ pub fn locate_misfits(root: &Path, misfits: &[Misfit]) -> Vec<Problem> {
         .collect()
 }
 
-/// The statement of `key` (currency, pi, project, fund) in a period's ledger.
-pub fn find<'a>(l: &'a PeriodLedger, key: &[String]) -> Option<&'a Statement> {
-    let probe = |s: &Statement| {
-        [&s.currency, &s.pi, &s.project, &s.fund]
-            .into_iter()
-            .cloned()
-            .collect::<Vec<String>>()
-    };
+/// The statement of `key` in a period's ledger (statements are in key order).
+pub fn find<'a>(l: &'a PeriodLedger, key: &StatementKey) -> Option<&'a Statement> {
     l.statements
-        .binary_search_by(|s| probe(s).as_slice().cmp(key))
+        .binary_search_by(|s| {
+            (&s.currency, &s.pi, &s.project, &s.fund).cmp(&(
+                &key.currency,
+                &key.pi,
+                &key.project,
+                &key.fund,
+            ))
+        })
         .ok()
         .map(|i| &l.statements[i])
 }
