@@ -188,6 +188,17 @@ pub struct SiteConfig {
     pub title: String,
     pub base_url: String,
     pub theme: String,
+    /// `public`: one site for everyone; `per_pi`: a portal per PI plus server rules.
+    pub access: Access,
+    /// Logins that see everything (`admin/`) with `access: per_pi`.
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Public,
+    PerPi,
 }
 
 impl Default for SiteConfig {
@@ -196,6 +207,8 @@ impl Default for SiteConfig {
             title: "Research Computing Charges".into(),
             base_url: "/".into(),
             theme: "default".into(),
+            access: Access::Public,
+            admins: Vec::new(),
         }
     }
 }
@@ -321,6 +334,13 @@ impl Config {
                 bail!(
                     "{file}: key `review.rules.{rule}`: unknown flag; expected one of {}",
                     codes.join(", ")
+                );
+            }
+        }
+        for login in &self.site.admins {
+            if !crate::access::safe_login(login) {
+                bail!(
+                    "{file}: key `site.admins`: `{login}` is not a login (expected letters, digits and . _ % + ' @ -)"
                 );
             }
         }

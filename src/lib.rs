@@ -2,6 +2,7 @@
 //! a static website. The pipeline (DESIGN §4): discover → load → attribute →
 //! flag → decide → rollup → render → write.
 
+pub mod access;
 pub mod attribute;
 pub mod build;
 pub mod census;
@@ -25,6 +26,7 @@ pub mod outputs;
 pub mod pdf;
 pub mod period;
 pub mod pipeline;
+pub mod portal;
 pub mod problem;
 pub mod projects;
 pub mod review;

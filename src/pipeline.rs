@@ -100,7 +100,7 @@ pub fn process(
 
 /// Per currency: input rows and totals (plain sums) against the rollup's
 /// billed / held / rejected. Conservation is checked here on every build.
-fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
+pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
     let mut inputs: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
     for c in charges {
         let e = inputs.entry(&c.currency).or_default();

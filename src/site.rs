@@ -58,6 +58,9 @@ pub struct Site {
     pub statements: Vec<StatementRef>,
     /// Billed per statement key in the previous period, for "change vs previous".
     previous: (Option<Period>, HashMap<StatementKey, Decimal>),
+    /// The PI whose portal this is (`site.access: per_pi`): no review pages or
+    /// manifests, and static files shared from the output root.
+    portal: Option<String>,
 }
 
 impl Site {
@@ -82,7 +85,14 @@ impl Site {
             project_slugs: Slugs::default(),
             statements: Vec::new(),
             previous: (None, HashMap::new()),
+            portal: None,
         })
+    }
+
+    /// The same site, rendered as `pi`'s portal in `pi/<slug>/`.
+    pub fn for_portal(mut self, pi: &str) -> Site {
+        self.portal = Some(pi.to_string());
+        self
     }
 
     /// Render a template; errors name the theme file and line.
@@ -103,11 +113,19 @@ impl Site {
         })
     }
 
-    fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
+    pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
         let depth = rel.matches('/').count();
         let root = "../".repeat(depth);
-        let has_allocations = self.projects.list.iter().any(|p| !p.allocations.is_empty());
-        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization), has_allocations => has_allocations };
+        // Allocations name every project's balances: the admin site only.
+        let has_allocations =
+            self.portal.is_none() && self.projects.list.iter().any(|p| !p.allocations.is_empty());
+        // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
+        let up = if self.portal.is_some() { "../../" } else { "" };
+        let portal = self
+            .portal
+            .as_ref()
+            .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -186,9 +204,11 @@ impl Site {
             rows.push(stmt);
         }
         self.period_index(data, &rows, out)?;
-        self.manifest(data, &rows, out)?;
         self.charges_page(data, out)?;
-        self.review_page(data, out)?;
+        if self.portal.is_none() {
+            self.manifest(data, &rows, out)?;
+            self.review_page(data, out)?;
+        }
         self.previous = (
             Some(period),
             r.statements
@@ -439,8 +459,8 @@ impl Site {
 
     /// Dashboard, PI and project histories, and static files.
     pub fn render_history(&self, history: &[PeriodData], out: &Path) -> Result<()> {
-        for (name, bytes) in self.theme.statics()? {
-            write::file(&out.join("static").join(&name), &bytes)?;
+        if self.portal.is_none() {
+            self.write_statics(out)?;
         }
         let warnings: Vec<(String, String)> = history
             .last()
@@ -456,8 +476,17 @@ impl Site {
                     .collect()
             })
             .unwrap_or_default();
+        // A portal shows only the warnings of its own projects.
+        let warnings: Vec<(String, String)> = warnings
+            .into_iter()
+            .filter(|(project, _)| {
+                self.portal.is_none() || self.statements.iter().any(|s| &s.project == project)
+            })
+            .collect();
         self.dashboard(history, &warnings, out)?;
-        self.allocations_page(history, out)?;
+        if self.portal.is_none() {
+            self.allocations_page(history, out)?;
+        }
         let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
         let mut by_project: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
         for s in &self.statements {
@@ -499,6 +528,14 @@ impl Site {
                 &list,
                 &mine,
             )?;
+        }
+        Ok(())
+    }
+
+    /// The theme's static files into `out/static/`.
+    pub fn write_statics(&self, out: &Path) -> Result<()> {
+        for (name, bytes) in self.theme.statics()? {
+            write::file(&out.join("static").join(&name), &bytes)?;
         }
         Ok(())
     }
