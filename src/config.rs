@@ -22,6 +22,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub pdf: PdfConfig,
     pub email: EmailConfig,
+    pub billing: BillingConfig,
     /// Credit programs (first_months, monthly_cap), applied in this order.
     pub credits: Vec<crate::ledger::terms::CreditProgram>,
     /// Percent surcharges on what remains due, applied in this order.
@@ -40,6 +41,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
+            billing: BillingConfig::default(),
             credits: Vec::new(),
             surcharges: Vec::new(),
         }
@@ -78,6 +80,9 @@ pub struct TagKeys {
     pub cost_center: String,
     pub reference_1: Option<String>,
     pub reference_2: Option<String>,
+    /// Prefixes a provider puts before tag keys (AWS: `user:`); a key is
+    /// found as written first, then after any of these.
+    pub prefixes: Vec<String>,
 }
 
 impl Default for TagKeys {
@@ -90,6 +95,7 @@ impl Default for TagKeys {
             cost_center: "cost_center".into(),
             reference_1: None,
             reference_2: None,
+            prefixes: vec!["user:".into(), "resourceTags/user:".into()],
         }
     }
 }
@@ -217,6 +223,35 @@ impl Default for SiteConfig {
 pub enum Paper {
     Letter,
     A4,
+}
+
+/// Which FOCUS amount PIs are charged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub basis: Basis,
+}
+
+/// `billed`: BilledCost, the invoice basis. `effective`: EffectiveCost, with
+/// commitments (savings plans, reservations) amortised over the usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    #[default]
+    Billed,
+    Effective,
+}
+
+impl Basis {
+    /// How statements, journals and pages name the amount.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Billed => "billed cost (FOCUS BilledCost, the invoice basis)",
+            Basis::Effective => {
+                "effective cost (FOCUS EffectiveCost: commitments such as savings plans and reservations amortised over the usage)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -108,11 +108,14 @@ pub fn gl_lines(ledger: &PeriodLedger, config: &Config, period: Period) -> Vec<G
             .and_then(|s| s.account.clone())
             .unwrap_or_default();
         let src = config.source_name(&source);
-        let description = match step {
+        let mut description = match step {
             0 => format!("{src} charges {period}"),
             1 => format!("{name} for {src} charges {period}"),
             _ => format!("{name} on {src} charges {period}"),
         };
+        if config.billing.basis == crate::config::Basis::Effective {
+            description.push_str(" (effective cost)");
+        }
         let (dr, cr) = if amount.is_sign_negative() {
             (credit, debit)
         } else {

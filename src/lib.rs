@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod flag;
 pub mod focus;
 pub mod hints;
+pub mod ingest;
 pub mod interrupt;
 pub mod journal;
 pub mod ledger;

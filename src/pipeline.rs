@@ -50,6 +50,13 @@ pub fn load(
             charges.append(&mut loaded.charges);
         }
     }
+    if config.billing.basis == crate::config::Basis::Effective {
+        // Everything downstream (flags, conservation, statements, journals)
+        // reads `billed` as the amount charged: make it the effective cost.
+        for c in &mut charges {
+            c.billed = c.effective;
+        }
+    }
     (charges, problems)
 }
 

@@ -125,7 +125,7 @@ impl Site {
             .portal
             .as_ref()
             .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
-        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -312,6 +312,8 @@ impl Site {
             period => period.to_string(), period_name => period.long_name(), status => &data.status,
             currencies => currencies, sources => sources, services => services, statements => statements,
             stale => &data.stale,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
@@ -454,6 +456,8 @@ impl Site {
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
             stale => &data.stale, resolve => resolve,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 

@@ -6,6 +6,7 @@ mod access;
 mod common;
 mod convert;
 mod credits;
+mod ingest;
 mod newuser;
 mod pdf;
 mod pipeline;
