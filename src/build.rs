@@ -52,6 +52,18 @@ pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
     let (projects, mut problems) = Projects::load(&root.join("projects.yaml"), "projects.yaml");
     let (periods, mut more) = crate::discover::discover(root);
     problems.append(&mut more);
+    if let Ok(text) = std::fs::read_to_string(config_path) {
+        let mut sources: std::collections::BTreeSet<String> =
+            config.sources.keys().cloned().collect();
+        sources.extend(
+            periods
+                .iter()
+                .flat_map(|p| p.files.iter().map(|f| f.source.clone())),
+        );
+        problems.extend(crate::ledger::terms::check_config(
+            &config, &text, &shown, &sources,
+        ));
+    }
     Ok(Repo {
         root: root.to_path_buf(),
         config,
@@ -72,6 +84,8 @@ pub fn each_period(
     let mut strings = Interner::default();
     let mut previous: Option<(Period, SourceTotals)> = None;
     let mut done = Vec::new();
+    // Balances carry across periods: the ledger sees every period in order.
+    let mut ledger = crate::ledger::Ledger::new(&repo.config, &repo.projects);
     for dir in &repo.periods {
         let (status, closed_problems) = crate::close::verify(dir);
         problems.extend(closed_problems);
@@ -96,6 +110,10 @@ pub fn each_period(
             &mut strings,
         )?;
         problems.append(&mut found);
+        let (applied, misfits) = ledger.apply(dir.period, &crate::ledger::inputs(&data.rollup));
+        problems.extend(crate::ledger::locate_misfits(&repo.root, &misfits));
+        crate::ledger::totals(&applied, &mut data.currencies);
+        data.ledger = applied;
         each(&mut data)?;
         previous = Some((dir.period, crate::flag::source_totals(&data.charges)));
         // Only the rollup is kept across periods: memory stays bounded by one period.
@@ -190,13 +208,15 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     outputs::charges_csv(
         &data.charges,
         data.dir.period,
+        &data.numbers,
         std::io::BufWriter::new(file),
     )?;
     let statements: Vec<_> = data
         .rollup
         .statements
         .iter()
-        .map(|g| (data.numbers[&g.key].clone(), g))
+        .zip(&data.ledger.statements)
+        .map(|(g, l)| (data.numbers[&g.key].clone(), g, l))
         .collect();
     write::file(
         &p.join("statements.csv"),
@@ -204,7 +224,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     )?;
     let journal = crate::journal::render(
         &data.charges,
-        &data.rollup,
+        &data.ledger,
         &repo.config,
         data.dir.period,
         &data.numbers,

@@ -23,6 +23,10 @@ pub struct Config {
     pub pdf: PdfConfig,
     pub email: EmailConfig,
     pub billing: BillingConfig,
+    /// Credit programs (first_months, monthly_cap), applied in this order.
+    pub credits: Vec<crate::ledger::terms::CreditProgram>,
+    /// Percent surcharges on what remains due, applied in this order.
+    pub surcharges: Vec<crate::ledger::terms::Surcharge>,
 }
 
 impl Default for Config {
@@ -38,6 +42,8 @@ impl Default for Config {
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
             billing: BillingConfig::default(),
+            credits: Vec::new(),
+            surcharges: Vec::new(),
         }
     }
 }

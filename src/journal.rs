@@ -4,8 +4,9 @@
 
 use crate::charge::{Charge, State};
 use crate::config::{Config, JournalFormat};
+use crate::ledger::{LineKind, PeriodLedger};
 use crate::period::Period;
-use crate::rollup::{Rollup, StatementKey};
+use crate::rollup::StatementKey;
 use anyhow::{Context, Result};
 use minijinja::value::Serde;
 use regex::Regex;
@@ -43,18 +44,53 @@ pub fn neutralise(cell: &str) -> String {
     }
 }
 
-/// The `gl` lines: per (currency, source, fund_org) a debit on the PI's fund
-/// and a credit on the source's credit fund (swapped when the net is negative).
-pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine> {
-    let mut nets: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
-    for g in &rollup.services {
-        *nets
-            .entry((
-                g.key.statement.currency.clone(),
-                g.key.source.clone(),
-                g.key.statement.fund.clone(),
-            ))
-            .or_default() += g.sums.billed;
+/// The `gl` lines, from the ledger: per (currency, source, fund) a debit on
+/// the PI's fund (each fund of a split its share) and a credit on the
+/// source's credit fund; per credit program or allocation a debit on its
+/// `paid_by` fund; per surcharge a debit on the PI's fund and a credit on its
+/// `paid_to` fund. Each pair is swapped when its amount is negative.
+pub fn gl_lines(ledger: &PeriodLedger, config: &Config, period: Period) -> Vec<GlLine> {
+    // (currency, source, step, name, debit fund, credit fund) → amount
+    type Key = (String, String, u8, String, String, String);
+    let mut pairs: BTreeMap<Key, Decimal> = BTreeMap::new();
+    let credit_fund = |source: &str| {
+        config
+            .sources
+            .get(source)
+            .and_then(|s| s.credit_fund_org.clone())
+            .unwrap_or_default()
+    };
+    for s in &ledger.statements {
+        for c in &s.cells {
+            let key = match c.line.map(|i| &s.lines[i]) {
+                None => (0, String::new(), credit_fund(&c.source)),
+                Some(l) => (2, l.name.clone(), l.fund.clone()),
+            };
+            *pairs
+                .entry((
+                    s.currency.clone(),
+                    c.source.clone(),
+                    key.0,
+                    key.1,
+                    c.fund.clone(),
+                    key.2,
+                ))
+                .or_default() += c.amount;
+        }
+        for l in s.lines.iter().filter(|l| l.kind != LineKind::Surcharge) {
+            for (source, amount) in &l.by_source {
+                *pairs
+                    .entry((
+                        s.currency.clone(),
+                        source.clone(),
+                        1,
+                        l.name.clone(),
+                        l.fund.clone(),
+                        credit_fund(source),
+                    ))
+                    .or_default() += amount;
+            }
+        }
     }
     let splitter = config
         .journal
@@ -62,48 +98,42 @@ pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine>
         .as_deref()
         .and_then(|r| Regex::new(r).ok());
     let mut lines = Vec::new();
-    let currencies: Vec<String> = nets
-        .keys()
-        .map(|k| k.0.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for currency in currencies {
-        let keys: Vec<_> = nets.keys().filter(|k| k.0 == currency).cloned().collect();
-        let amounts: Vec<Decimal> = keys.iter().map(|k| nets[k]).collect();
-        let rounded = crate::money::allocate(&amounts, &currency);
-        for ((_, source, fund), amount) in keys.into_iter().zip(rounded) {
-            if amount.is_zero() {
-                continue;
-            }
-            let src = config.sources.get(&source);
-            let account = src.and_then(|s| s.account.clone()).unwrap_or_default();
-            let credit_fund = src
-                .and_then(|s| s.credit_fund_org.clone())
-                .unwrap_or_default();
-            let mut description = format!("{} charges {period}", config.source_name(&source));
-            if config.billing.basis == crate::config::Basis::Effective {
-                description.push_str(" (effective cost)");
-            }
-            let (dr, cr) = if amount.is_sign_negative() {
-                (credit_fund.clone(), fund.clone())
-            } else {
-                (fund.clone(), credit_fund.clone())
-            };
-            let abs = amount.abs();
-            for (fund, debit, credit) in [(dr, abs, Decimal::ZERO), (cr, Decimal::ZERO, abs)] {
-                lines.push(GlLine {
-                    line: lines.len() + 1,
-                    account: account.clone(),
-                    parts: split(splitter.as_ref(), &fund),
-                    fund_org: fund,
-                    debit,
-                    credit,
-                    currency: currency.clone(),
-                    source: source.clone(),
-                    description: description.clone(),
-                });
-            }
+    for ((currency, source, step, name, debit, credit), amount) in pairs {
+        if amount.is_zero() {
+            continue;
+        }
+        let account = config
+            .sources
+            .get(&source)
+            .and_then(|s| s.account.clone())
+            .unwrap_or_default();
+        let src = config.source_name(&source);
+        let mut description = match step {
+            0 => format!("{src} charges {period}"),
+            1 => format!("{name} for {src} charges {period}"),
+            _ => format!("{name} on {src} charges {period}"),
+        };
+        if config.billing.basis == crate::config::Basis::Effective {
+            description.push_str(" (effective cost)");
+        }
+        let (dr, cr) = if amount.is_sign_negative() {
+            (credit, debit)
+        } else {
+            (debit, credit)
+        };
+        let abs = amount.abs();
+        for (fund, debit, credit) in [(dr, abs, Decimal::ZERO), (cr, Decimal::ZERO, abs)] {
+            lines.push(GlLine {
+                line: lines.len() + 1,
+                account: account.clone(),
+                parts: split(splitter.as_ref(), &fund),
+                fund_org: fund,
+                debit,
+                credit,
+                currency: currency.clone(),
+                source: source.clone(),
+                description: description.clone(),
+            });
         }
     }
     lines
@@ -139,17 +169,17 @@ fn part_names(config: &Config) -> Vec<String> {
 /// Render the journal file for a period.
 pub fn render(
     charges: &[Charge],
-    rollup: &Rollup,
+    ledger: &PeriodLedger,
     config: &Config,
     period: Period,
     statements: &BTreeMap<StatementKey, String>,
     root: &std::path::Path,
 ) -> Result<Vec<u8>> {
     match config.journal.format {
-        JournalFormat::Gl => gl_csv(&gl_lines(rollup, config, period), config, period),
+        JournalFormat::Gl => gl_csv(&gl_lines(ledger, config, period), config, period),
         JournalFormat::Detail => detail_csv(charges, period),
-        JournalFormat::Summary => summary_csv(rollup, period, statements),
-        JournalFormat::Template => template(charges, rollup, config, period, root),
+        JournalFormat::Summary => summary_csv(ledger, period, statements),
+        JournalFormat::Template => template(charges, ledger, config, period, root),
     }
 }
 
@@ -234,8 +264,10 @@ fn detail_csv(charges: &[Charge], period: Period) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
+/// One line per statement: what it says is due (after credits, allocations
+/// and surcharges), on the statement's fund.
 fn summary_csv(
-    rollup: &Rollup,
+    ledger: &PeriodLedger,
     period: Period,
     statements: &BTreeMap<StatementKey, String>,
 ) -> Result<Vec<u8>> {
@@ -249,35 +281,17 @@ fn summary_csv(
         "amount",
         "currency",
     ])?;
-    let mut currencies: Vec<&str> = rollup
-        .statements
-        .iter()
-        .map(|g| g.key.currency.as_str())
-        .collect();
-    currencies.dedup();
-    for currency in currencies {
-        let groups: Vec<_> = rollup
-            .statements
-            .iter()
-            .filter(|g| g.key.currency == currency)
-            .collect();
-        let amounts: Vec<Decimal> = groups.iter().map(|g| g.sums.billed).collect();
-        for (g, amount) in groups
-            .iter()
-            .zip(crate::money::allocate(&amounts, currency))
-        {
-            let k = &g.key;
-            let number = statements.get(k).cloned().unwrap_or_default();
-            w.write_record([
-                period.to_string(),
-                number,
-                neutralise(&k.pi),
-                neutralise(&k.project),
-                neutralise(&k.fund),
-                fixed(amount),
-                currency.to_string(),
-            ])?;
-        }
+    for s in &ledger.statements {
+        let number = statements.get(&s.key()).cloned().unwrap_or_default();
+        w.write_record([
+            period.to_string(),
+            number,
+            neutralise(&s.pi),
+            neutralise(&s.project),
+            neutralise(&s.fund),
+            fixed(s.due),
+            s.currency.clone(),
+        ])?;
     }
     Ok(w.into_inner()?)
 }
@@ -302,7 +316,7 @@ struct TemplateCharge<'a> {
 /// amounts as strings, and `csv` escapes a cell.
 fn template(
     charges: &[Charge],
-    rollup: &Rollup,
+    ledger: &PeriodLedger,
     config: &Config,
     period: Period,
     root: &std::path::Path,
@@ -322,7 +336,7 @@ fn template(
     });
     env.add_template(rel, &source)
         .map_err(|e| anyhow::anyhow!("{rel}:{}: {e}", e.line().unwrap_or(0)))?;
-    let lines = gl_lines(rollup, config, period);
+    let lines = gl_lines(ledger, config, period);
     let billed: Vec<TemplateCharge> = charges
         .iter()
         .filter(|c| c.state == State::Billed)

@@ -21,6 +21,7 @@ pub mod hints;
 pub mod ingest;
 pub mod interrupt;
 pub mod journal;
+pub mod ledger;
 pub mod load;
 pub mod money;
 pub mod outputs;

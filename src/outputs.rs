@@ -9,9 +9,10 @@ use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::io::Write;
 
-pub const CHARGES_HEADER: [&str; 22] = [
+pub const CHARGES_HEADER: [&str; 23] = [
     "id",
     "period",
     "source",
@@ -34,9 +35,17 @@ pub const CHARGES_HEADER: [&str; 22] = [
     "contracted_cost",
     "effective_cost",
     "billed_cost",
+    "statement",
 ];
 
-pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Result<()> {
+/// Every charge; a billed one names its statement, so charges reconcile to
+/// statements.csv (and its credits, surcharges and due).
+pub fn charges_csv(
+    charges: &[Charge],
+    period: Period,
+    numbers: &BTreeMap<crate::rollup::StatementKey, String>,
+    out: impl Write,
+) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     let carried = carried_columns(charges);
     let mut header: Vec<String> = CHARGES_HEADER.iter().map(|h| h.to_string()).collect();
@@ -44,6 +53,17 @@ pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Resul
     w.write_record(&header)?;
     for c in charges {
         let a = &c.attribution;
+        let statement = if c.state == crate::charge::State::Billed {
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
+            numbers.get(&key).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        };
         let text = [&*c.source, &c.file, ""].map(neutralise);
         w.write_field(c.id.clone())?;
         for v in [
@@ -68,6 +88,7 @@ pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Resul
             c.contracted.to_string(),
             c.effective.to_string(),
             c.billed.to_string(),
+            statement,
         ] {
             w.write_field(v)?;
         }
@@ -126,8 +147,10 @@ pub fn statement_number(
     )
 }
 
+/// One row per statement. `credits`, `surcharges` and `due` come from the
+/// ledger (whole cents): due = billed_cost rounded − credits + surcharges.
 pub fn statements_csv(
-    statements: &[(String, &Group<StatementKey>)],
+    statements: &[(String, &Group<StatementKey>, &crate::ledger::Statement)],
     period: Period,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -142,8 +165,11 @@ pub fn statements_csv(
         "discount",
         "billed_cost",
         "charges",
+        "credits",
+        "surcharges",
+        "due",
     ])?;
-    for (number, g) in statements {
+    for (number, g, l) in statements {
         let s = &g.sums;
         w.write_record([
             number.clone(),
@@ -156,6 +182,9 @@ pub fn statements_csv(
             s.discount().normalize().to_string(),
             s.billed.normalize().to_string(),
             s.count.to_string(),
+            format!("{:.2}", l.credits),
+            format!("{:.2}", l.surcharges),
+            format!("{:.2}", l.due),
         ])?;
     }
     Ok(w.into_inner()?)
@@ -174,6 +203,13 @@ pub struct CurrencySummary {
     pub billed_rows: u64,
     pub held_rows: u64,
     pub rejected_rows: u64,
+    /// The statements' usage lines, each rounded to the cent.
+    pub usage: Decimal,
+    /// Credit programs and allocations drawn (positive), surcharges, and
+    /// due: usage − credits + surcharges.
+    pub credits: Decimal,
+    pub surcharges: Decimal,
+    pub due: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -26,6 +26,9 @@ pub struct PeriodData {
     pub stale: Vec<String>,
     /// `open` or `closed`, from period.yaml.
     pub status: String,
+    /// Credits, allocations, surcharges and fund splits per statement (filled
+    /// by `build::each_period`, which carries the balances across periods).
+    pub ledger: crate::ledger::PeriodLedger,
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
@@ -101,6 +104,7 @@ pub fn process(
             numbers,
             stale: outcome.stale,
             status,
+            ledger: Default::default(),
         },
         problems,
     ))
@@ -138,6 +142,10 @@ pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySumm
             billed_rows: billed.count,
             held_rows: held.count,
             rejected_rows: rejected.count,
+            usage: Decimal::ZERO,
+            credits: Decimal::ZERO,
+            surcharges: Decimal::ZERO,
+            due: Decimal::ZERO,
         });
     }
     Ok(out)

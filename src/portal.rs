@@ -146,7 +146,27 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
             }),
     );
     rollup.held.sort_by(|a, b| a.key.cmp(&b.key));
-    let currencies = crate::pipeline::summarise(&charges, &rollup)?;
+    let mut currencies = crate::pipeline::summarise(&charges, &rollup)?;
+    // The PI's statements as the full ledger computed them (balances carry
+    // across everyone's periods), and only their projects' allocations.
+    let statements: Vec<_> = data
+        .ledger
+        .statements
+        .iter()
+        .filter(|s| s.pi == pi)
+        .cloned()
+        .collect();
+    let ledger = crate::ledger::PeriodLedger {
+        allocations: data
+            .ledger
+            .allocations
+            .iter()
+            .filter(|a| statements.iter().any(|s| s.project == a.project))
+            .cloned()
+            .collect(),
+        statements,
+    };
+    crate::ledger::totals(&ledger, &mut currencies);
     let numbers = data
         .numbers
         .iter()
@@ -162,6 +182,7 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         numbers,
         stale: Vec::new(),
         status: data.status.clone(),
+        ledger,
     })
 }
 
@@ -173,13 +194,21 @@ fn tables(data: &PeriodData, dir: &Path) -> Result<()> {
     crate::outputs::charges_csv(
         &data.charges,
         data.dir.period,
+        &data.numbers,
         std::io::BufWriter::new(file),
     )?;
     let statements: Vec<_> = data
         .rollup
         .statements
         .iter()
-        .filter_map(|g| data.numbers.get(&g.key).map(|n| (n.clone(), g)))
+        .filter_map(|g| {
+            let number = data.numbers.get(&g.key)?;
+            Some((
+                number.clone(),
+                g,
+                crate::ledger::find(&data.ledger, &g.key)?,
+            ))
+        })
         .collect();
     write::file(
         &p.join("statements.csv"),

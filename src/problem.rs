@@ -94,8 +94,14 @@ fn readable_path(message: &str) -> String {
     let Some((path, tail)) = rest.split_once(": ") else {
         return message.to_string();
     };
+    // `allocations[0]` is a key and an index: `allocations, item 1`.
     let parts: Vec<String> = path
         .split('.')
+        .flat_map(|p| p.split_inclusive(']'))
+        .flat_map(|p| match p.split_once('[') {
+            Some((key, rest)) if !key.is_empty() => vec![key.to_string(), format!("[{rest}")],
+            _ => vec![p.to_string()],
+        })
         .map(|p| {
             match p
                 .strip_prefix('[')
@@ -103,7 +109,7 @@ fn readable_path(message: &str) -> String {
                 .and_then(|n| n.parse::<usize>().ok())
             {
                 Some(n) => format!("item {}", n + 1),
-                None => p.to_string(),
+                None => p,
             }
         })
         .collect();
@@ -144,6 +150,10 @@ mod tests {
         assert_eq!(
             readable_path(".[0].decision: unknown variant `maybe`"),
             "item 1, decision: unknown variant `maybe`"
+        );
+        assert_eq!(
+            readable_path(".[0].allocations[1].amount: -5 is negative"),
+            "item 1, allocations, item 2, amount: -5 is negative"
         );
         assert_eq!(
             readable_path("site: unknown field `titel`"),

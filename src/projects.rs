@@ -35,6 +35,12 @@ pub struct Project {
     /// People (emails) whose per-user charges (ChatGPT Edu) belong here.
     #[serde(default)]
     pub users: Vec<String>,
+    /// Optional split of the project's statements across funds (percents sum to 100).
+    #[serde(default)]
+    pub funds: Vec<crate::ledger::terms::FundShare>,
+    /// Prepaid and credit balances its charges draw down.
+    #[serde(default)]
+    pub allocations: Vec<crate::ledger::terms::Allocation>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -141,6 +147,7 @@ impl Projects {
             }
         }
         problems.extend(claimed_twice(&list, shown_as));
+        problems.extend(crate::ledger::terms::check_projects(&list, &text, shown_as));
         (Projects::new(list), problems)
     }
 

@@ -39,6 +39,13 @@ pub struct StatementRef {
     pub pdf: String,
     #[serde(skip)]
     pub sums: Sums,
+    /// What the statement says is due: billed − credits + surcharges, in cents.
+    #[serde(skip)]
+    pub due: Decimal,
+    #[serde(skip)]
+    pub credits: Decimal,
+    #[serde(skip)]
+    pub surcharges: Decimal,
 }
 
 pub struct Site {
@@ -109,13 +116,16 @@ impl Site {
     pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
         let depth = rel.matches('/').count();
         let root = "../".repeat(depth);
+        // Allocations name every project's balances: the admin site only.
+        let has_allocations =
+            self.portal.is_none() && self.projects.list.iter().any(|p| !p.allocations.is_empty());
         // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
         let up = if self.portal.is_some() { "../../" } else { "" };
         let portal = self
             .portal
             .as_ref()
             .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
-        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -174,6 +184,7 @@ impl Site {
             );
             let rel = format!("{period}/statements/{file}");
             let number = data.numbers[&g.key].clone();
+            let ledger = crate::ledger::find(&data.ledger, &g.key);
             let stmt = StatementRef {
                 period,
                 number,
@@ -184,6 +195,9 @@ impl Site {
                 html: format!("{rel}.html"),
                 pdf: format!("{rel}.pdf"),
                 sums: g.sums.clone(),
+                due: ledger.map_or(g.sums.billed, |l| l.due),
+                credits: ledger.map_or(Decimal::ZERO, |l| l.credits),
+                surcharges: ledger.map_or(Decimal::ZERO, |l| l.surcharges),
             };
             let ctx = self.statement_context(data, g, &stmt, previous.get(&g.key).copied());
             self.page(out, &stmt.html, "statement.html", ctx)?;
@@ -254,7 +268,10 @@ impl Site {
             }
         }
         let project = self.projects.get(&stmt.project);
+        warnings.extend(allocation_warnings(data, &stmt.project));
+        let ledger = crate::ledger::find(&data.ledger, &g.key).map(crate::ledger::view::statement);
         context! {
+            ledger => Serde(ledger),
             title => format!("Statement {} — {}", stmt.number, data.dir.period.long_name()),
             number => &stmt.number,
             period => data.dir.period.to_string(),
@@ -312,6 +329,7 @@ impl Site {
                 project_name => self.project_name(&s.project), fund_org => &s.fund, currency => &s.currency,
                 html => &s.html, pdf => &s.pdf, amounts => Serde(Amounts::new(&s.sums, &s.currency)),
                 list_cost => s.sums.list.normalize().to_string(), discount => s.sums.discount().normalize().to_string(), billed_cost => s.sums.billed.normalize().to_string(),
+                credits => format!("{:.2}", s.credits), surcharges => format!("{:.2}", s.surcharges), due => format!("{:.2}", s.due), due_text => format(s.due, &s.currency),
                 cc => self.projects.get(&s.project).map(|p| p.cc.clone()).unwrap_or_default(),
                 pi_href => format!("pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
             })
@@ -339,6 +357,8 @@ impl Site {
         context! {
             number => &s.number, pi => &s.pi, pi_name => self.pi_name(&s.pi), project => &s.project, project_name => self.project_name(&s.project),
             fund => &s.fund, currency => &s.currency, amounts => Serde(Amounts::new(&s.sums, &s.currency)), period => s.period.to_string(),
+            due => format(s.due, &s.currency), adjusted => s.due != crate::money::round(s.sums.billed, &s.currency),
+            credits => format(s.credits, &s.currency), surcharges => format(s.surcharges, &s.currency),
             html => local(&s.html), pdf => local(&s.pdf),
             pi_href => format!("{up}pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
             project_href => format!("{up}projects/{}.html", self.project_slugs.known(&s.project).unwrap_or("none")),
@@ -431,7 +451,31 @@ impl Site {
         if self.portal.is_none() {
             self.write_statics(out)?;
         }
-        self.dashboard(history, out)?;
+        let warnings: Vec<(String, String)> = history
+            .last()
+            .map(|d| {
+                d.ledger
+                    .allocations
+                    .iter()
+                    .flat_map(|a| {
+                        crate::ledger::view::warnings(a, d.dir.period)
+                            .into_iter()
+                            .map(|w| (a.project.clone(), w))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A portal shows only the warnings of its own projects.
+        let warnings: Vec<(String, String)> = warnings
+            .into_iter()
+            .filter(|(project, _)| {
+                self.portal.is_none() || self.statements.iter().any(|s| &s.project == project)
+            })
+            .collect();
+        self.dashboard(history, &warnings, out)?;
+        if self.portal.is_none() {
+            self.allocations_page(history, out)?;
+        }
         let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
         let mut by_project: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
         for s in &self.statements {
@@ -446,7 +490,15 @@ impl Site {
             } else {
                 format!("{name} ({pi})")
             };
-            self.history_page(out, &format!("pis/{slug}.html"), "pis", &title, "PI", &list)?;
+            let mine = warnings_for(&warnings, &list);
+            self.history_page(
+                out,
+                &format!("pis/{slug}.html"),
+                "pis",
+                &title,
+                &list,
+                &mine,
+            )?;
         }
         for (project, list) in by_project {
             let slug = self.project_slugs.known(project).context("project slug")?;
@@ -456,13 +508,14 @@ impl Site {
             } else {
                 format!("{name} ({project})")
             };
+            let mine = warnings_for(&warnings, &list);
             self.history_page(
                 out,
                 &format!("projects/{slug}.html"),
                 "projects",
                 &title,
-                "Project",
                 &list,
+                &mine,
             )?;
         }
         Ok(())
@@ -482,9 +535,10 @@ impl Site {
         rel: &str,
         nav: &str,
         title: &str,
-        kind: &str,
         list: &[&StatementRef],
+        warnings: &[String],
     ) -> Result<()> {
+        let kind = if nav == "pis" { "PI" } else { "Project" };
         let mut charts = Vec::new();
         let mut currencies: Vec<&str> = list.iter().map(|s| s.currency.as_str()).collect();
         currencies.sort();
@@ -504,7 +558,15 @@ impl Site {
                 crate::svg::Series {
                     name: "due",
                     class: "billed",
-                    values: per.values().map(|s| s.billed).collect(),
+                    values: list
+                        .iter()
+                        .filter(|s| s.currency == cur)
+                        .fold(BTreeMap::<Period, Decimal>::new(), |mut m, s| {
+                            *m.entry(s.period).or_default() += s.due;
+                            m
+                        })
+                        .into_values()
+                        .collect(),
                 },
             ];
             charts.push(crate::svg::lines(
@@ -519,10 +581,15 @@ impl Site {
             .rev()
             .map(|s| self.statement_row(s, "../", false))
             .collect();
-        self.page(out, rel, "history.html", context! { title => title, nav => nav, kind => kind, charts => charts, statements => rows })
+        self.page(out, rel, "history.html", context! { title => title, nav => nav, kind => kind, charts => charts, statements => rows, warnings => warnings.to_vec() })
     }
 
-    fn dashboard(&self, history: &[PeriodData], out: &Path) -> Result<()> {
+    fn dashboard(
+        &self,
+        history: &[PeriodData],
+        warnings: &[(String, String)],
+        out: &Path,
+    ) -> Result<()> {
         let periods: Vec<Value> = history
             .iter()
             .rev()
@@ -564,7 +631,7 @@ impl Site {
             ));
         }
         let latest = history.last().map(|d| self.latest(d));
-        self.page(out, "index.html", "index.html", context! { title => "Dashboard", nav => "dashboard", periods => periods, charts => charts, latest => latest })
+        self.page(out, "index.html", "index.html", context! { title => "Dashboard", nav => "dashboard", periods => periods, charts => charts, latest => latest, warnings => warnings.iter().map(|w| w.1.clone()).collect::<Vec<_>>() })
     }
 
     /// The latest period's totals by source and service category, and top projects.
@@ -656,5 +723,85 @@ fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
         list: format(c.list, &c.currency),
         billed: format(c.billed, &c.currency),
         n: c.billed.to_string(),
+    }
+}
+
+/// The warnings about allocations of the projects in `list`.
+fn warnings_for(warnings: &[(String, String)], list: &[&StatementRef]) -> Vec<String> {
+    warnings
+        .iter()
+        .filter(|(project, _)| list.iter().any(|s| &s.project == project))
+        .map(|w| w.1.clone())
+        .collect()
+}
+
+/// Warnings about the project's allocations at the end of the period.
+fn allocation_warnings(data: &PeriodData, project: &str) -> Vec<String> {
+    data.ledger
+        .allocations
+        .iter()
+        .filter(|a| a.project == project)
+        .flat_map(|a| crate::ledger::view::warnings(a, data.dir.period))
+        .collect()
+}
+
+impl Site {
+    /// `allocations.html`: each allocation's balance, burn-down across the
+    /// periods, projected exhaustion and warnings, as of the latest period.
+    fn allocations_page(&self, history: &[PeriodData], out: &Path) -> Result<()> {
+        let Some(latest) = history.last() else {
+            return Ok(());
+        };
+        if latest.ledger.allocations.is_empty() {
+            return Ok(());
+        }
+        let mut items = Vec::new();
+        for (n, a) in latest.ledger.allocations.iter().enumerate() {
+            let draws: Vec<(Period, Decimal, Decimal)> = history
+                .iter()
+                .filter_map(|d| {
+                    d.ledger
+                        .allocations
+                        .get(n)
+                        .map(|x| (d.dir.period, x.drawn, x.remaining))
+                })
+                .collect();
+            let c = &a.currency;
+            // The line starts at the full amount, before the first period's draw.
+            let labels: Vec<String> = std::iter::once("start".to_string())
+                .chain(draws.iter().map(|d| d.0.to_string()))
+                .collect();
+            let chart = crate::svg::lines(
+                &labels,
+                &[crate::svg::Series {
+                    name: "remaining",
+                    class: "billed",
+                    values: std::iter::once(a.amount)
+                        .chain(draws.iter().map(|d| d.2))
+                        .collect(),
+                }],
+                &|v| crate::money::format_whole(v, c),
+                &format!("{}: remaining balance per period ({c})", a.id),
+            );
+            let rows: Vec<Value> = draws
+                .iter()
+                .rev()
+                .map(|(p, drawn, rem)| context! { period => p.to_string(), drawn => format(*drawn, c), remaining => format(*rem, c) })
+                .collect();
+            let pairs: Vec<(Period, Decimal)> = draws.iter().map(|d| (d.0, d.1)).collect();
+            items.push(context! {
+                id => &a.id, kind => Serde(a.kind), project => &a.project, project_name => self.project_name(&a.project),
+                project_href => format!("projects/{}.html", self.project_slugs.known(&a.project).unwrap_or("none")),
+                start => a.start.to_string(), end => a.end.to_string(),
+                amount => format(a.amount, c), used => format(a.used, c), used_pct => crate::money::percent(a.used, a.amount),
+                remaining => format(a.remaining, c),
+                projection => crate::ledger::view::projection(a, &pairs),
+                warnings => crate::ledger::view::warnings(a, latest.dir.period),
+                chart => chart, rows => rows,
+            });
+        }
+        self.page(out, "allocations.html", "allocations.html", context! {
+            title => "Allocations", nav => "allocations", as_of => latest.dir.period.long_name(), allocations => items,
+        })
     }
 }

@@ -18,6 +18,7 @@ pub const DEFAULT: &[(&str, &[u8])] = embed!(
     "templates/review.html",
     "templates/statement.html",
     "templates/history.html",
+    "templates/allocations.html",
     "templates/macros.html",
     "templates/email.html",
     "templates/email.txt",

@@ -36,6 +36,12 @@ pub struct Statement {
     pub list_cost: String,
     pub discount: String,
     pub billed_cost: String,
+    /// After credits, allocations and surcharges (exact and formatted); older
+    /// manifests without them mean the billed cost is due.
+    #[serde(default)]
+    pub due: Option<String>,
+    #[serde(default)]
+    pub due_text: Option<String>,
     #[serde(default)]
     pub cc: Vec<String>,
     #[serde(default)]
@@ -162,6 +168,8 @@ mod tests {
             list_cost: "0".into(),
             discount: "0".into(),
             billed_cost: "0".into(),
+            due: None,
+            due_text: None,
             cc: cc.iter().map(|c| c.to_string()).collect(),
             pi_href: String::new(),
         }

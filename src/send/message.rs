@@ -176,7 +176,7 @@ impl Composer {
                 let (sent_at, changed) = p.previously.clone().unzip();
                 context! {
                     project => &s.project_id, name => &s.project_name, fund => &s.fund_org, number => &s.number,
-                    currency => &s.currency, amounts => Serde(&s.amounts), attachment => p.filename(),
+                    currency => &s.currency, amounts => Serde(due_amounts(s)), attachment => p.filename(),
                     previously_sent => sent_at.map(|t| t.get(..10).unwrap_or(&t).to_string()), changed => changed.unwrap_or(false),
                 }
             })
@@ -258,6 +258,16 @@ impl Composer {
     }
 }
 
+/// The amounts a PI reads: the amount due after credits, allocations and
+/// surcharges where the ledger changed it.
+fn due_amounts(s: &Statement) -> Amounts {
+    let mut a = s.amounts.clone();
+    if let Some(due) = &s.due_text {
+        a.billed = due.clone();
+    }
+    a
+}
+
 /// Per currency, in order of appearance. Each column sums the rounded amounts
 /// shown in the rows above it, so the total is what a PI adds up by hand.
 fn totals(parts: &[Part]) -> Vec<Total> {
@@ -272,7 +282,7 @@ fn totals(parts: &[Part]) -> Vec<Total> {
         let (list, discount, billed) = (
             exact(&s.list_cost),
             exact(&s.discount),
-            exact(&s.billed_cost),
+            exact(s.due.as_deref().unwrap_or(&s.billed_cost)),
         );
         let i = match sums.iter().position(|(c, _)| *c == s.currency) {
             Some(i) => i,
@@ -346,6 +356,8 @@ mod tests {
             list_cost: list.into(),
             discount: (l - b).to_string(),
             billed_cost: billed.into(),
+            due: None,
+            due_text: None,
             cc: vec!["m@x.edu".into()],
             pi_href: "pis/a-x-edu.html".into(),
         }

@@ -5,6 +5,7 @@
 mod access;
 mod common;
 mod convert;
+mod credits;
 mod ingest;
 mod newuser;
 mod pdf;

@@ -35,7 +35,7 @@ fn builds_charges_statements_journal_and_summary_to_the_cent() {
     let (header, rows) = csv_rows(out.join("2025-01/charges.csv"));
     assert_eq!(
         header.join(","),
-        "id,period,source,file,line,state,flags,pi_email,project_id,fund_org,cost_center,service_name,service_category,resource_id,resource_name,charge_category,charge_class,currency,list_cost,contracted_cost,effective_cost,billed_cost"
+        "id,period,source,file,line,state,flags,pi_email,project_id,fund_org,cost_center,service_name,service_category,resource_id,resource_name,charge_category,charge_class,currency,list_cost,contracted_cost,effective_cost,billed_cost,statement"
     );
     assert_eq!(rows.len(), 7);
     let untagged = rows.iter().find(|r| r[13] == "b-untagged").unwrap();
@@ -64,7 +64,7 @@ fn builds_charges_statements_journal_and_summary_to_the_cent() {
     let (header, rows) = csv_rows(out.join("2025-01/statements.csv"));
     assert_eq!(
         header.join(","),
-        "statement,period,pi_email,project_id,fund_org,currency,list_cost,discount,billed_cost,charges"
+        "statement,period,pi_email,project_id,fund_org,currency,list_cost,discount,billed_cost,charges,credits,surcharges,due"
     );
     let p1: Vec<&str> = rows
         .iter()
@@ -84,7 +84,10 @@ fn builds_charges_statements_journal_and_summary_to_the_cent() {
             "108.666667",
             "101.5",
             "7.166667",
-            "5"
+            "5",
+            "0.00",
+            "0.00",
+            "7.17"
         ]
     );
     let p2: Vec<&str> = rows
@@ -94,7 +97,11 @@ fn builds_charges_statements_journal_and_summary_to_the_cent() {
         .iter()
         .map(String::as_str)
         .collect();
-    assert_eq!(&p2[6..], ["5.005", "0", "5.005", "1"]);
+    // The due is the statement's line rounded half away from zero: 5.005 → 5.01.
+    assert_eq!(
+        &p2[6..],
+        ["5.005", "0", "5.005", "1", "0.00", "0.00", "5.01"]
+    );
 
     let summary: serde_json::Value = serde_json::from_str(&read(out.join("summary.json"))).unwrap();
     let jan = &summary["periods"][0]["currencies"][0];
@@ -122,12 +129,14 @@ fn gl_journal_balances_and_equals_the_billed_total() {
         .iter()
         .map(|r| (r[4].as_str(), r[5].as_str(), r[6].as_str()))
         .collect();
-    // 7.166667 + 5.005 = 12.171667 → 12.17: the remainder cent goes to the larger remainder.
+    // Each fund is charged what its statement says is due: 7.166667 → 7.17
+    // and 5.005 → 5.01 (half away from zero), so 12.18 in all, not the
+    // period total 12.171667 rounded once.
     assert_eq!(
         lines,
         [
-            ("NIH-2", "5.00", "0.00"),
-            ("IT-CLOUD", "0.00", "5.00"),
+            ("NIH-2", "5.01", "0.00"),
+            ("IT-CLOUD", "0.00", "5.01"),
             ("NSF-1", "7.17", "0.00"),
             ("IT-CLOUD", "0.00", "7.17")
         ]
@@ -138,7 +147,7 @@ fn gl_journal_balances_and_equals_the_billed_total() {
             .sum::<rust_decimal::Decimal>()
     };
     assert_eq!(sum(5), sum(6));
-    assert_eq!(sum(5).to_string(), "12.17");
+    assert_eq!(sum(5).to_string(), "12.18");
 }
 
 #[test]
@@ -568,7 +577,9 @@ fn line_numbers_are_right_after_blank_lines_and_quoted_newlines() {
         ));
 }
 
-/// Every journal format totals the period's billed amount to the cent.
+/// Every journal format reconciles: `detail` to the period's billed total
+/// rounded once (one line per charge), `summary`, `gl` and templates to the
+/// statements' amounts due (each rounded on its own statement).
 #[test]
 fn detail_summary_and_template_journals_reconcile() {
     let dir = repo("basic");
@@ -596,16 +607,16 @@ fn detail_summary_and_template_journals_reconcile() {
         2,
         "one line per statement"
     );
-    assert_eq!(sum("amount"), "12.17");
+    assert_eq!(sum("amount"), "12.18");
     std::fs::write(root.join("journal.j2"), "fund,debit,credit\n{% for l in lines %}{{ l.fund_org | csv }},{{ l.debit }},{{ l.credit }}\n{% endfor %}").unwrap();
     std::fs::write(root.join("ocb.yaml"), "journal: {format: template, template: journal.j2}\nsources: {aws: {credit_fund_org: \"=IT\"}}\n").unwrap();
     build(root).success();
     let text = read(root.join("output/2025-01/journal.csv"));
     assert!(
-        text.starts_with("fund,debit,credit\nNIH-2,5.00,0.00\n'=IT,0.00,5.00\n"),
+        text.starts_with("fund,debit,credit\nNIH-2,5.01,0.00\n'=IT,0.00,5.01\n"),
         "{text}"
     );
-    assert_eq!(sum("debit"), "12.17");
+    assert_eq!(sum("debit"), "12.18");
     std::fs::write(root.join("ocb.yaml"), "journal: {format: template}\n").unwrap();
     build(root)
         .code(2)
