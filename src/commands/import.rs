@@ -1,16 +1,58 @@
 //! `ocb import FILE --source NAME`: validate a FOCUS CSV, then copy its rows
-//! into `periods/<YYYY-MM>/<source>.csv` by BillingPeriodStart.
+//! into `periods/<YYYY-MM>/<source>.csv` by BillingPeriodStart. `plan` checks
+//! and totals without writing; `apply` writes (the desk uses both).
 
 use super::INVALID;
 use crate::charge::Interner;
 use crate::cli::Global;
+use crate::config::Config;
 use crate::focus::{self, Field};
 use crate::period::Period;
+use crate::problem::Problem;
 use anyhow::{Context, Result, bail};
+use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn run(g: &Global, file: &Path, source: &str, force: bool) -> Result<u8> {
+    let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
+    let plan = plan(&g.root, &config, file, &file.display().to_string(), source)?;
+    if !plan.problems.is_empty() {
+        super::report_problems(&plan.problems, "nothing was imported");
+        return Ok(INVALID);
+    }
+    let counts = apply(&plan, force)?;
+    if !g.quiet {
+        for (p, n) in counts {
+            println!("{}: {n} rows", plan.target(&p).display());
+        }
+    }
+    Ok(0)
+}
+
+/// What importing a file would write, found without writing anything.
+pub struct Plan {
+    pub file: PathBuf,
+    pub source: String,
+    root: PathBuf,
+    /// Per month: rows and Σ BilledCost per currency.
+    pub months: BTreeMap<Period, (u64, BTreeMap<String, Decimal>)>,
+    /// Problems in the file (shown as `shown`); a plan with any is not applied.
+    pub problems: Vec<Problem>,
+}
+
+impl Plan {
+    /// `periods/<P>/<source>.csv` under the repository.
+    pub fn target(&self, p: &Period) -> PathBuf {
+        self.root
+            .join("periods")
+            .join(p.to_string())
+            .join(format!("{}.csv", self.source))
+    }
+}
+
+/// Validate a FOCUS CSV and total it per month; `Err` for a bad source name.
+pub fn plan(root: &Path, config: &Config, file: &Path, shown: &str, source: &str) -> Result<Plan> {
     if source.is_empty()
         || !source
             .bytes()
@@ -20,31 +62,37 @@ pub fn run(g: &Global, file: &Path, source: &str, force: bool) -> Result<u8> {
             "--source `{source}`: use lowercase letters, digits, `-` and `_` (it becomes the file name)"
         );
     }
-    let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
-    let shown = file.display().to_string();
     let loaded = crate::load::load_file(
         file,
-        &shown,
+        shown,
         source,
         &config.currency,
         &mut Interner::default(),
     );
-    if !loaded.problems.is_empty() {
-        super::report_problems(&loaded.problems, "nothing was imported");
-        return Ok(INVALID);
+    let mut months: BTreeMap<Period, (u64, BTreeMap<String, Decimal>)> = BTreeMap::new();
+    for c in &loaded.charges {
+        let m = months
+            .entry(Period::of(c.billing_period_start))
+            .or_default();
+        m.0 += 1;
+        *m.1.entry(c.currency.to_string()).or_default() += c.billed;
     }
-    let periods: BTreeSet<Period> = loaded
-        .charges
-        .iter()
-        .map(|c| Period::of(c.billing_period_start))
-        .collect();
-    drop(loaded);
-    let target = |p: &Period| {
-        g.root
-            .join("periods")
-            .join(p.to_string())
-            .join(format!("{source}.csv"))
-    };
+    Ok(Plan {
+        file: file.to_path_buf(),
+        source: source.to_string(),
+        root: root.to_path_buf(),
+        months,
+        problems: loaded.problems,
+    })
+}
+
+/// Write a plan without problems: refuses to replace period files unless `force`.
+pub fn apply(plan: &Plan, force: bool) -> Result<BTreeMap<Period, u64>> {
+    if !plan.problems.is_empty() {
+        bail!("a file with problems is not imported");
+    }
+    let periods: BTreeSet<Period> = plan.months.keys().copied().collect();
+    let target = |p: &Period| plan.target(p);
     let existing: Vec<String> = periods
         .iter()
         .map(target)
@@ -58,13 +106,7 @@ pub fn run(g: &Global, file: &Path, source: &str, force: bool) -> Result<u8> {
             if existing.len() == 1 { "s" } else { "" }
         );
     }
-    let counts = split(file, &periods, &target)?;
-    if !g.quiet {
-        for (p, n) in counts {
-            println!("{}: {n} rows", target(&p).display());
-        }
-    }
-    Ok(0)
+    split(&plan.file, &periods, &target)
 }
 
 /// Copy the header and each row to its period's file, via temporary files

@@ -3,7 +3,7 @@
 
 mod check;
 mod convert;
-mod import;
+pub mod import;
 mod init;
 mod periods;
 mod review;
@@ -40,7 +40,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Close { period } => review::close(&g, &period),
         Command::Reopen { period, reason } => review::reopen(&g, &period, &reason),
         Command::Init { dir } => init::run(dir.unwrap_or_else(|| g.root.clone())),
-        Command::Serve { port, no_pdf } => serve::run(&g, port, no_pdf),
+        Command::Serve {
+            port,
+            no_pdf,
+            max_upload_mb,
+        } => serve::run(&g, port, no_pdf, max_upload_mb << 20),
         Command::Convert { kind } => convert::run(&g, kind),
         Command::Send(args) => send::run(&g, &args),
         Command::Sample(args) => {

@@ -4,6 +4,8 @@
 
 mod common;
 mod convert;
+mod desk;
+mod desk_browser;
 mod pdf;
 mod pipeline;
 mod review;
