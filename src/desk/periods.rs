@@ -86,8 +86,14 @@ pub fn emails(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply>
         resend: false,
         allow_held: true,
     };
-    let report = crate::send::run(&desk.root, &config, &shown, &opts, &mut |_: crate::send::Event<'_>| {})
-        .map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    let report = crate::send::run(
+        &desk.root,
+        &config,
+        &shown,
+        &opts,
+        &mut |_: crate::send::Event<'_>| {},
+    )
+    .map_err(|e| Reply::error(409, format!("{e:#}")))?;
     Ok(Reply::json(
         200,
         &json!({

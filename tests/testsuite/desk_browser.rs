@@ -15,7 +15,8 @@ fn eval(tab: &Tab, js: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// Poll `js` until it is truthy; give its value.
+/// Poll `js` until it is truthy; give its value (wrap DOM nodes in `!!`:
+/// they come back without a value).
 fn wait_for(tab: &Tab, what: &str, js: &str) -> serde_json::Value {
     let start = Instant::now();
     loop {
@@ -27,10 +28,13 @@ fn wait_for(tab: &Tab, what: &str, js: &str) -> serde_json::Value {
         if !(v.is_null() || v == false || v == "" || v == 0) {
             return v;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
+        if start.elapsed() > Duration::from_secs(60) {
+            let page = tab
+                .evaluate("location.href + '\\n' + document.body.innerText", false)
+                .ok()
+                .and_then(|r| r.value);
+            panic!("timed out waiting for {what}; the page: {page:?}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -161,7 +165,7 @@ fn import_by_drag_and_drop() {
     wait_for(
         &tab,
         "the new period",
-        "document.querySelector('#periods a[href=\"/2025-03/index.html\"]')",
+        "!!document.querySelector('#periods a[href=\"/2025-03/index.html\"]')",
     );
     assert_eq!(
         read(dir.path().join("periods/2025-03/aws.csv"))
@@ -188,7 +192,7 @@ fn approve_a_held_charge_on_the_review_page() {
     wait_for(
         &tab,
         "the desk controls",
-        &format!("document.querySelector('#c-{id} .desk-decide')"),
+        &format!("!!document.querySelector('#c-{id} .desk-decide')"),
     );
     eval(
         &tab,
@@ -228,7 +232,7 @@ fn approve_a_held_charge_on_the_review_page() {
     wait_for(
         &tab,
         "the approved charge",
-        &format!("document.querySelector('#c-{id} .badge.approve')"),
+        &format!("!!document.querySelector('#c-{id} .badge.approve')"),
     );
     let review = read(dir.path().join("periods/2025-01/review.yaml"));
     assert!(review.ends_with(&entry), "{review}");
@@ -245,7 +249,7 @@ fn approve_a_held_charge_on_the_review_page() {
     wait_for(
         &tab,
         "the desk page",
-        "document.querySelector('#desk-periods .desk-close')",
+        "!!document.querySelector('#desk-periods .desk-close')",
     );
     screenshot(&tab, "desk-home-dark.png", shots.path(), true, false);
 }
