@@ -176,18 +176,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
         .rollup
         .statements
         .iter()
-        .map(|g| {
-            (
-                data.numbers[&(
-                    g.key[0].clone(),
-                    g.key[1].clone(),
-                    g.key[2].clone(),
-                    g.key[3].clone(),
-                )]
-                    .clone(),
-                g,
-            )
-        })
+        .map(|g| (data.numbers[&g.key].clone(), g))
         .collect();
     write::file(
         &p.join("statements.csv"),

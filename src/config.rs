@@ -1,6 +1,7 @@
 //! `ocb.yaml`: one serde struct with defaults and `deny_unknown_fields`, then
 //! `validate()` for what serde cannot check (regexes, currency codes, templates).
 
+use crate::charge::FlagCode;
 use crate::problem::Problem;
 use anyhow::{Context, Result, bail};
 use regex::Regex;
@@ -64,6 +65,8 @@ impl Default for Organization {
 #[serde(deny_unknown_fields, default)]
 pub struct TagKeys {
     pub pi_email: String,
+    /// The PI's display name, read by `ocb projects add --from-data`.
+    pub pi_name: String,
     pub project_id: String,
     pub fund_org: String,
     pub cost_center: String,
@@ -75,6 +78,7 @@ impl Default for TagKeys {
     fn default() -> Self {
         TagKeys {
             pi_email: "pi_email".into(),
+            pi_name: "pi_name".into(),
             project_id: "project_id".into(),
             fund_org: "fund_org".into(),
             cost_center: "cost_center".into(),
@@ -265,23 +269,6 @@ impl Default for EmailConfig {
     }
 }
 
-/// Flag codes a `review.rules` entry may name.
-pub const FLAG_CODES: &[&str] = &[
-    "missing_pi_email",
-    "invalid_pi_email",
-    "missing_project_id",
-    "missing_fund_org",
-    "invalid_fund_org",
-    "pattern_match",
-    "period_mismatch",
-    "billed_over_list",
-    "negative_cost",
-    "duplicate_row",
-    "project_expired",
-    "cost_spike",
-    "unknown_project",
-];
-
 impl Config {
     /// Read `path`; defaults when it does not exist. Errors name the file, line and key.
     pub fn load(path: &Path, shown_as: &str) -> Result<Config> {
@@ -323,10 +310,11 @@ impl Config {
             bail!("{file}: key `journal.template`: `format: template` needs a template file path");
         }
         for rule in self.review.rules.keys() {
-            if !FLAG_CODES.contains(&rule.as_str()) {
+            if FlagCode::parse(rule).is_none() {
+                let codes = FlagCode::ALL.map(FlagCode::as_str);
                 bail!(
                     "{file}: key `review.rules.{rule}`: unknown flag; expected one of {}",
-                    FLAG_CODES.join(", ")
+                    codes.join(", ")
                 );
             }
         }
@@ -345,12 +333,14 @@ impl Config {
 
     /// What a flag does unless configured: attribution problems hold; credits,
     /// expiry and spikes only warn, so that legal charges are not stopped.
-    pub fn rule_action(&self, code: &str) -> RuleAction {
-        if let Some(a) = self.review.rules.get(code) {
+    pub fn rule_action(&self, code: FlagCode) -> RuleAction {
+        if let Some(a) = self.review.rules.get(code.as_str()) {
             return *a;
         }
         match code {
-            "negative_cost" | "cost_spike" | "billed_over_list" => RuleAction::Warn,
+            FlagCode::NegativeCost | FlagCode::CostSpike | FlagCode::BilledOverList => {
+                RuleAction::Warn
+            }
             _ => RuleAction::Hold,
         }
     }

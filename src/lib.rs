@@ -4,6 +4,7 @@
 
 pub mod attribute;
 pub mod build;
+pub mod census;
 pub mod charge;
 pub mod cli;
 pub mod close;
@@ -13,8 +14,10 @@ pub mod convert;
 pub mod decisions;
 pub mod desk;
 pub mod discover;
+pub mod doctor;
 pub mod flag;
 pub mod focus;
+pub mod hints;
 pub mod interrupt;
 pub mod journal;
 pub mod load;

@@ -4,7 +4,7 @@
 use crate::charge::Charge;
 use crate::journal::neutralise;
 use crate::period::Period;
-use crate::rollup::Group;
+use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -94,7 +94,10 @@ pub fn statement_number(
     )
 }
 
-pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result<Vec<u8>> {
+pub fn statements_csv(
+    statements: &[(String, &Group<StatementKey>)],
+    period: Period,
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "statement",
@@ -113,10 +116,10 @@ pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result
         w.write_record([
             number.clone(),
             period.to_string(),
-            neutralise(&g.key[1]),
-            neutralise(&g.key[2]),
-            neutralise(&g.key[3]),
-            g.key[0].clone(),
+            neutralise(&g.key.pi),
+            neutralise(&g.key.project),
+            neutralise(&g.key.fund),
+            g.key.currency.clone(),
             s.list.normalize().to_string(),
             s.discount().normalize().to_string(),
             s.billed.normalize().to_string(),

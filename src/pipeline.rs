@@ -9,7 +9,7 @@ use crate::outputs::{CurrencySummary, statement_number};
 use crate::problem::Problem;
 use crate::projects::Projects;
 use crate::review::{self, Decision};
-use crate::rollup::{self, Rollup};
+use crate::rollup::{self, Rollup, StatementKey};
 use anyhow::{Result, bail};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -21,8 +21,8 @@ pub struct PeriodData {
     pub decisions: Vec<Decision>,
     pub rollup: Rollup,
     pub currencies: Vec<CurrencySummary>,
-    /// (currency, pi, project, fund) → statement number.
-    pub numbers: BTreeMap<(String, String, String, String), String>,
+    /// Statement number of each statement.
+    pub numbers: BTreeMap<StatementKey, String>,
     pub stale: Vec<String>,
     /// `open` or `closed`, from period.yaml.
     pub status: String,
@@ -75,10 +75,8 @@ pub fn process(
         .iter()
         .map(|g| {
             let k = &g.key;
-            (
-                (k[0].clone(), k[1].clone(), k[2].clone(), k[3].clone()),
-                statement_number(dir.period, &k[0], &k[1], &k[2], &k[3]),
-            )
+            let number = statement_number(dir.period, &k.currency, &k.pi, &k.project, &k.fund);
+            (k.clone(), number)
         })
         .collect();
     Ok((

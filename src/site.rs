@@ -9,7 +9,7 @@ use crate::money::format;
 use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::projects::Projects;
-use crate::rollup::{self, Group, Sums};
+use crate::rollup::{self, Group, StatementKey, Sums};
 use crate::slug::Slugs;
 use crate::theme::Theme;
 use crate::view::{self, Amounts};
@@ -50,7 +50,7 @@ pub struct Site {
     project_slugs: Slugs,
     pub statements: Vec<StatementRef>,
     /// Billed per statement key in the previous period, for "change vs previous".
-    previous: (Option<Period>, HashMap<Vec<String>, Decimal>),
+    previous: (Option<Period>, HashMap<StatementKey, Decimal>),
 }
 
 impl Site {
@@ -125,7 +125,7 @@ impl Site {
         let mut keys: Vec<(&str, &str)> = r
             .statements
             .iter()
-            .map(|g| (g.key[1].as_str(), g.key[2].as_str()))
+            .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
             .collect();
         keys.sort();
         for (pi, project) in &keys {
@@ -141,7 +141,12 @@ impl Site {
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
         for g in &r.statements {
-            let (currency, pi, project, fund) = (&g.key[0], &g.key[1], &g.key[2], &g.key[3]);
+            let StatementKey {
+                currency,
+                pi,
+                project,
+                fund,
+            } = &g.key;
             let pi_slug = self.pi_slugs.get(pi);
             let project_slug = self.project_slugs.get(project);
             let file = format!(
@@ -152,9 +157,7 @@ impl Site {
                 )
             );
             let rel = format!("{period}/statements/{file}");
-            let number = data.numbers
-                [&(currency.clone(), pi.clone(), project.clone(), fund.clone())]
-                .clone();
+            let number = data.numbers[&g.key].clone();
             let stmt = StatementRef {
                 period,
                 number,
@@ -188,23 +191,19 @@ impl Site {
     fn statement_context(
         &self,
         data: &PeriodData,
-        g: &Group,
+        g: &Group<StatementKey>,
         stmt: &StatementRef,
         previous: Option<Decimal>,
     ) -> Value {
         let r = &data.rollup;
-        let services: Vec<&Group> = rollup::with_prefix(&r.services, &g.key[..4])
-            .iter()
-            .collect();
-        let resources: Vec<&Group> = rollup::with_prefix(&r.resources, &g.key[..4])
-            .iter()
-            .collect();
+        let services = rollup::of_statement(&r.services, &g.key);
+        let resources = rollup::of_statement(&r.resources, &g.key);
         let currency = &stmt.currency;
-        let sections = view::sections(&services, &resources, currency, &|s| {
+        let sections = view::sections(services, resources, currency, &|s| {
             self.config.source_name(s).to_string()
         });
         let held: Sums =
-            rollup::with_prefix(&r.held, &g.key[..3])
+            rollup::held_of(&r.held, &g.key)
                 .iter()
                 .fold(Sums::default(), |mut a, h| {
                     a.add(&h.sums);
@@ -218,7 +217,7 @@ impl Site {
         let unassigned: Sums = r
             .held
             .iter()
-            .filter(|h| h.key[0] == g.key[0] && h.key[2].is_empty())
+            .filter(|h| h.key.currency == g.key.currency && h.key.project.is_empty())
             .fold(Sums::default(), |mut a, h| {
                 a.add(&h.sums);
                 a
@@ -262,12 +261,12 @@ impl Site {
         let mut by_source: BTreeMap<(String, String), Sums> = BTreeMap::new();
         for g in &r.period_services {
             by_source
-                .entry((g.key[0].clone(), g.key[1].clone()))
+                .entry((g.key.currency.clone(), g.key.source.clone()))
                 .or_default()
                 .add(&g.sums);
         }
         let sources: Vec<Value> = by_source.iter().map(|((cur, src), s)| context! { name => self.config.source_name(src), currency => cur, amounts => Serde(Amounts::new(s, cur)) }).collect();
-        let services: Vec<Value> = r.period_services.iter().map(|g| context! { source => self.config.source_name(&g.key[1]), category => view::display(&g.key[2], "—"), name => view::display(&g.key[3], "(no service name)"), amounts => Serde(Amounts::new(&g.sums, &g.key[0])) }).collect();
+        let services: Vec<Value> = r.period_services.iter().map(|g| context! { source => self.config.source_name(&g.key.source), category => view::display(&g.key.category, "—"), name => view::display(&g.key.service, "(no service name)"), amounts => Serde(Amounts::new(&g.sums, &g.key.currency)) }).collect();
         let statements: Vec<Value> = rows
             .iter()
             .map(|s| self.statement_row(s, "../", true))
@@ -383,7 +382,7 @@ impl Site {
                 id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
                 billed => format(c.billed, &c.currency), service => &c.service_name, resource => &c.resource_id,
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
-                flags => c.flags.iter().map(|f| context! { code => f.code, detail => &f.detail, holds => f.holds }).collect::<Vec<_>>(),
+                flags => c.flags.iter().map(|f| context! { code => f.code.as_str(), detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code.as_str()) }).collect::<Vec<_>>(),
                 decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
                 snippet => if c.decision.is_none() && c.state == State::Held { crate::commands::pending_entry(c) } else { String::new() },
             }
@@ -400,6 +399,14 @@ impl Site {
             c.decision.is_some_and(|i| data.decisions[i].decision == k)
         };
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
+        let codes: std::collections::BTreeSet<&str> = reviewed
+            .iter()
+            .flat_map(|c| c.flags.iter().map(|f| f.code.as_str()))
+            .collect();
+        let resolve: Vec<Value> = codes
+            .into_iter()
+            .map(|code| context! { code => code, hint => crate::hints::hint(code) })
+            .collect();
         self.page(out, &format!("{period}/review.html"), "review.html", context! {
             title => format!("Review — {}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(), currencies => currencies,
@@ -408,7 +415,7 @@ impl Site {
             approved => group(&|c| kind(c, crate::review::Kind::Approve)),
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
-            stale => &data.stale,
+            stale => &data.stale, resolve => resolve,
         })
     }
 
@@ -552,13 +559,16 @@ impl Site {
         for g in &d.rollup.period_services {
             sources
                 .entry((
-                    g.key[0].clone(),
-                    self.config.source_name(&g.key[1]).to_string(),
+                    g.key.currency.clone(),
+                    self.config.source_name(&g.key.source).to_string(),
                 ))
                 .or_default()
                 .add(&g.sums);
             categories
-                .entry((g.key[0].clone(), view::display(&g.key[2], "Uncategorised")))
+                .entry((
+                    g.key.currency.clone(),
+                    view::display(&g.key.category, "Uncategorised"),
+                ))
                 .or_default()
                 .add(&g.sums);
         }
@@ -613,7 +623,12 @@ fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
         source: config.source_name(&c.source).to_string(),
         at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
         state: c.state.as_str(),
-        flags: c.flags.iter().map(|f| f.code).collect::<Vec<_>>().join(" "),
+        flags: c
+            .flags
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         pi: c.attribution.pi_email.to_string(),
         project: c.attribution.project_id.to_string(),
         fund: c.attribution.fund_org.to_string(),

@@ -73,7 +73,7 @@ fn print_held(data: &PeriodData) {
             .flags
             .iter()
             .find(|f| f.holds)
-            .map(|f| f.code)
+            .map(|f| f.code.as_str())
             .unwrap_or("pending");
         by_flag.entry(code).or_default().push(c);
     }
@@ -84,6 +84,7 @@ fn print_held(data: &PeriodData) {
             list.len(),
             format(sum, &list[0].currency)
         );
+        println!("    to resolve: {}", crate::hints::hint(code));
         for c in list {
             let a = &c.attribution;
             let dash = |s: &str| {
@@ -134,7 +135,7 @@ pub fn pending_entry(c: &Charge) -> String {
         .flags
         .iter()
         .find(|f| f.holds)
-        .map(|f| f.code)
+        .map(|f| f.code.as_str())
         .unwrap_or("");
     let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
         .iter()
