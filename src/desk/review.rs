@@ -78,7 +78,11 @@ fn held_row(c: &Charge) -> Held {
         id: c.id.clone(),
         source: c.source.to_string(),
         flag: holding_flag(c).to_string(),
-        flags: c.flags.iter().map(|f| f.code.to_string()).collect(),
+        flags: c
+            .flags
+            .iter()
+            .map(|f| f.code.as_str().to_string())
+            .collect(),
         service_name: c.service_name.to_string(),
         resource_id: c.resource_id.to_string(),
         sub_account_id: c.sub_account_id.to_string(),
@@ -95,7 +99,7 @@ fn holding_flag(c: &Charge) -> &'static str {
     c.flags
         .iter()
         .find(|f| f.holds)
-        .map(|f| f.code)
+        .map(|f| f.code.as_str())
         .unwrap_or("")
 }
 
