@@ -22,6 +22,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub pdf: PdfConfig,
     pub email: EmailConfig,
+    pub billing: BillingConfig,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -72,6 +74,9 @@ pub struct TagKeys {
     pub cost_center: String,
     pub reference_1: Option<String>,
     pub reference_2: Option<String>,
+    /// Prefixes a provider puts before tag keys (AWS: `user:`); a key is
+    /// found as written first, then after any of these.
+    pub prefixes: Vec<String>,
 }
 
 impl Default for TagKeys {
@@ -84,6 +89,7 @@ impl Default for TagKeys {
             cost_center: "cost_center".into(),
             reference_1: None,
             reference_2: None,
+            prefixes: vec!["user:".into(), "resourceTags/user:".into()],
         }
     }
 }
@@ -182,6 +188,17 @@ pub struct SiteConfig {
     pub title: String,
     pub base_url: String,
     pub theme: String,
+    /// `public`: one site for everyone; `per_pi`: a portal per PI plus server rules.
+    pub access: Access,
+    /// Logins that see everything (`admin/`) with `access: per_pi`.
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Public,
+    PerPi,
 }
 
 impl Default for SiteConfig {
@@ -190,6 +207,8 @@ impl Default for SiteConfig {
             title: "Research Computing Charges".into(),
             base_url: "/".into(),
             theme: "default".into(),
+            access: Access::Public,
+            admins: Vec::new(),
         }
     }
 }
@@ -198,6 +217,35 @@ impl Default for SiteConfig {
 pub enum Paper {
     Letter,
     A4,
+}
+
+/// Which FOCUS amount PIs are charged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub basis: Basis,
+}
+
+/// `billed`: BilledCost, the invoice basis. `effective`: EffectiveCost, with
+/// commitments (savings plans, reservations) amortised over the usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    #[default]
+    Billed,
+    Effective,
+}
+
+impl Basis {
+    /// How statements, journals and pages name the amount.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Billed => "billed cost (FOCUS BilledCost, the invoice basis)",
+            Basis::Effective => {
+                "effective cost (FOCUS EffectiveCost: commitments such as savings plans and reservations amortised over the usage)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -315,6 +363,13 @@ impl Config {
                 bail!(
                     "{file}: key `review.rules.{rule}`: unknown flag; expected one of {}",
                     codes.join(", ")
+                );
+            }
+        }
+        for login in &self.site.admins {
+            if !crate::access::safe_login(login) {
+                bail!(
+                    "{file}: key `site.admins`: `{login}` is not a login (expected letters, digits and . _ % + ' @ -)"
                 );
             }
         }

@@ -81,7 +81,10 @@ pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine>
             let credit_fund = src
                 .and_then(|s| s.credit_fund_org.clone())
                 .unwrap_or_default();
-            let description = format!("{} charges {period}", config.source_name(&source));
+            let mut description = format!("{} charges {period}", config.source_name(&source));
+            if config.billing.basis == crate::config::Basis::Effective {
+                description.push_str(" (effective cost)");
+            }
             let (dr, cr) = if amount.is_sign_negative() {
                 (credit_fund.clone(), fund.clone())
             } else {

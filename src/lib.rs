@@ -2,6 +2,7 @@
 //! a static website. The pipeline (DESIGN §4): discover → load → attribute →
 //! flag → decide → rollup → render → write.
 
+pub mod access;
 pub mod attribute;
 pub mod build;
 pub mod census;
@@ -18,6 +19,7 @@ pub mod doctor;
 pub mod flag;
 pub mod focus;
 pub mod hints;
+pub mod ingest;
 pub mod interrupt;
 pub mod journal;
 pub mod load;
@@ -26,6 +28,7 @@ pub mod outputs;
 pub mod pdf;
 pub mod period;
 pub mod pipeline;
+pub mod portal;
 pub mod problem;
 pub mod projects;
 pub mod review;

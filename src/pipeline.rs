@@ -47,6 +47,13 @@ pub fn load(
             charges.append(&mut loaded.charges);
         }
     }
+    if config.billing.basis == crate::config::Basis::Effective {
+        // Everything downstream (flags, conservation, statements, journals)
+        // reads `billed` as the amount charged: make it the effective cost.
+        for c in &mut charges {
+            c.billed = c.effective;
+        }
+    }
     (charges, problems)
 }
 
@@ -96,7 +103,7 @@ pub fn process(
 
 /// Per currency: input rows and totals (plain sums) against the rollup's
 /// billed / held / rejected. Conservation is checked here on every build.
-fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
+pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
     let mut inputs: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
     for c in charges {
         let e = inputs.entry(&c.currency).or_default();

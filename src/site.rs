@@ -51,6 +51,9 @@ pub struct Site {
     pub statements: Vec<StatementRef>,
     /// Billed per statement key in the previous period, for "change vs previous".
     previous: (Option<Period>, HashMap<StatementKey, Decimal>),
+    /// The PI whose portal this is (`site.access: per_pi`): no review pages or
+    /// manifests, and static files shared from the output root.
+    portal: Option<String>,
 }
 
 impl Site {
@@ -75,7 +78,14 @@ impl Site {
             project_slugs: Slugs::default(),
             statements: Vec::new(),
             previous: (None, HashMap::new()),
+            portal: None,
         })
+    }
+
+    /// The same site, rendered as `pi`'s portal in `pi/<slug>/`.
+    pub fn for_portal(mut self, pi: &str) -> Site {
+        self.portal = Some(pi.to_string());
+        self
     }
 
     /// Render a template; errors name the theme file and line.
@@ -96,10 +106,16 @@ impl Site {
         })
     }
 
-    fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
+    pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
         let depth = rel.matches('/').count();
         let root = "../".repeat(depth);
-        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
+        // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
+        let up = if self.portal.is_some() { "../../" } else { "" };
+        let portal = self
+            .portal
+            .as_ref()
+            .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -174,9 +190,11 @@ impl Site {
             rows.push(stmt);
         }
         self.period_index(data, &rows, out)?;
-        self.manifest(data, &rows, out)?;
         self.charges_page(data, out)?;
-        self.review_page(data, out)?;
+        if self.portal.is_none() {
+            self.manifest(data, &rows, out)?;
+            self.review_page(data, out)?;
+        }
         self.previous = (
             Some(period),
             r.statements
@@ -277,6 +295,8 @@ impl Site {
             period => period.to_string(), period_name => period.long_name(), status => &data.status,
             currencies => currencies, sources => sources, services => services, statements => statements,
             stale => &data.stale,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
@@ -416,13 +436,15 @@ impl Site {
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
             stale => &data.stale, resolve => resolve,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
     /// Dashboard, PI and project histories, and static files.
     pub fn render_history(&self, history: &[PeriodData], out: &Path) -> Result<()> {
-        for (name, bytes) in self.theme.statics()? {
-            write::file(&out.join("static").join(&name), &bytes)?;
+        if self.portal.is_none() {
+            self.write_statics(out)?;
         }
         self.dashboard(history, out)?;
         let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
@@ -457,6 +479,14 @@ impl Site {
                 "Project",
                 &list,
             )?;
+        }
+        Ok(())
+    }
+
+    /// The theme's static files into `out/static/`.
+    pub fn write_statics(&self, out: &Path) -> Result<()> {
+        for (name, bytes) in self.theme.statics()? {
+            write::file(&out.join("static").join(&name), &bytes)?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 mod check;
 mod convert;
 mod doctor;
-pub mod import;
+mod import;
 mod init;
 mod periods;
 mod projects;
@@ -36,7 +36,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             file,
             source,
             force,
-        } => import::run(&g, &file, &source, force),
+            dry_run,
+        } => import::run(&g, &file, &source, force, dry_run),
         Command::Periods => periods::run(&g),
         Command::Review { period, write } => review::run(&g, period.as_deref(), write),
         Command::Close { period } => review::close(&g, &period),

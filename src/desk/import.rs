@@ -1,11 +1,10 @@
 //! Import from the browser: uploads are staged in the desk's scratch folder
 //! (names cleaned, sizes and counts limited), then planned and applied by the
-//! same code as `ocb import` — one import per dropped file.
+//! same library code as `ocb import` — one import per dropped file or folder.
 
 use super::Desk;
 use super::http::{Reply, body, header, json, query};
-use crate::commands::import::{self as cli_import, Plan};
-use crate::period::Period;
+use crate::ingest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -132,14 +131,14 @@ pub fn suggest_source(name: &str) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     batch: String,
-    /// Source name per staged file; suggested from its name when absent.
+    /// Source name per staged item; suggested from its name when absent.
     #[serde(default)]
     sources: BTreeMap<String, String>,
     #[serde(default)]
     force: bool,
 }
 
-/// One staged file.
+/// One staged item: a dropped file, or a dropped folder.
 #[derive(Serialize)]
 struct ItemPlan {
     item: String,
@@ -158,47 +157,45 @@ struct MonthPlan {
     billed: Vec<String>,
 }
 
-/// The staged files of a batch (a dropped folder gives its files), by name.
+/// The staged items of a batch, by name: each dropped file, and each dropped
+/// folder as one delivery (an export folder keeps its layout).
 fn items(desk: &Desk, batch: &str) -> Result<Vec<(String, PathBuf)>, Reply> {
     if !is_batch_id(batch) {
         return Err(Reply::error(400, format!("no upload batch `{batch}`")));
     }
     let dir = batches(desk).join(batch);
-    if !dir.is_dir() {
-        return Err(Reply::error(
-            404,
-            "the upload batch is gone: drop the files again",
-        ));
-    }
-    let mut items: Vec<(String, PathBuf)> = walkdir::WalkDir::new(&dir)
-        .sort_by_file_name()
-        .into_iter()
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|_| Reply::error(404, "the upload batch is gone: drop the files again"))?;
+    let mut items: Vec<(String, PathBuf)> = entries
         .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let rel = e.path().strip_prefix(&dir).unwrap_or(e.path());
-            (rel.display().to_string(), e.path().to_path_buf())
-        })
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .collect();
     items.sort();
     Ok(items)
 }
 
-/// Each staged file planned as `ocb import FILE --source NAME` plans it, plus
-/// what the command would refuse at write time (existing files without
-/// `--force`), closed periods, and two files writing the same source and month.
-fn plans(desk: &Desk, r: &ImportRequest) -> Result<Vec<(ItemPlan, Option<Plan>)>, Reply> {
+/// Each staged item planned by `ingest::plan`, as `ocb import` plans it.
+/// Two items writing the same source and month are a problem too.
+fn plans(desk: &Desk, r: &ImportRequest) -> Result<Vec<(ItemPlan, Option<ingest::Plan>)>, Reply> {
     let shown = desk.config.display().to_string();
     let config = crate::config::Config::load(&desk.config, &shown)
         .map_err(|e| Reply::error(500, format!("{e:#}")))?;
+    let base = batches(desk).join(&r.batch);
     let mut out = Vec::new();
-    let mut claimed: BTreeMap<(String, Period), String> = BTreeMap::new();
+    let mut claimed: BTreeMap<(String, String), String> = BTreeMap::new();
     for (name, path) in items(desk, &r.batch)? {
         let source = r
             .sources
             .get(&name)
             .cloned()
             .unwrap_or_else(|| suggest_source(&name));
+        let req = ingest::Request {
+            root: &desk.root,
+            path: &path,
+            source: &source,
+            force: r.force,
+            progress: false,
+        };
         let mut view = ItemPlan {
             item: name.clone(),
             source: source.clone(),
@@ -206,61 +203,57 @@ fn plans(desk: &Desk, r: &ImportRequest) -> Result<Vec<(ItemPlan, Option<Plan>)>
             problems: Vec::new(),
             months: Vec::new(),
         };
-        if !name.to_ascii_lowercase().ends_with(".csv") {
-            view.problems.push(format!(
-                "{name}: `ocb import` reads FOCUS .csv files; this is not one"
-            ));
-            out.push((view, None));
-            continue;
-        }
-        let plan = match cli_import::plan(&desk.root, &config, &path, &name, &source) {
-            Ok(plan) => plan,
+        let plan = match ingest::plan(&config, &req) {
+            Ok(mut plan) => {
+                // Problems name the staged copy: show the name that was dropped.
+                for p in &mut plan.problems {
+                    p.file = staged_name(&base, &p.file);
+                }
+                view.problems = plan.problems.iter().map(ToString::to_string).collect();
+                view.notes = plan.notes.iter().map(|n| staged_name(&base, n)).collect();
+                view.months = plan.months.iter().map(month_view).collect();
+                for m in &plan.months {
+                    let key = (source.clone(), m.period.to_string());
+                    if let Some(other) = claimed.insert(key, name.clone()) {
+                        view.problems.push(format!(
+                            "{name}: {} {} is also in {other}: import one of them, or give them different sources",
+                            source, m.period
+                        ));
+                    }
+                }
+                Some(plan)
+            }
             Err(e) => {
-                view.problems.push(format!("{name}: {e:#}"));
-                out.push((view, None));
-                continue;
+                view.problems
+                    .push(format!("{name}: {}", staged_name(&base, &format!("{e:#}"))));
+                None
             }
         };
-        view.problems = plan.problems.iter().map(ToString::to_string).collect();
-        for (period, (rows, billed)) in &plan.months {
-            let target = plan.target(period);
-            let exists = target.exists();
-            let file = format!("periods/{period}/{source}.csv");
-            if exists && !r.force {
-                view.problems.push(format!("{file} already exists: tick \"replace existing period files\" (--force) to replace it"));
-            }
-            if crate::close::status(&period_folder(desk, *period)) == "closed" {
-                view.problems.push(format!("periods/{period}/period.yaml: {period} is closed: reopen it before importing into it"));
-            }
-            if let Some(other) = claimed.insert((source.clone(), *period), name.clone()) {
-                view.problems.push(format!("{name}: {source} {period} is also in {other}: import one of them, or give them different sources"));
-            }
-            view.months.push(MonthPlan {
-                period: period.to_string(),
-                file,
-                change: if exists { "replaced" } else { "new" },
-                rows: *rows,
-                billed: billed
-                    .iter()
-                    .map(|(c, v)| format!("{c} {}", v.normalize()))
-                    .collect(),
-            });
-        }
-        out.push((view, Some(plan)));
+        out.push((view, plan));
     }
     Ok(out)
 }
 
-/// A period folder as discover describes it (it may not exist yet).
-fn period_folder(desk: &Desk, period: Period) -> crate::discover::PeriodDir {
-    crate::discover::PeriodDir {
-        period,
-        dir: desk.root.join("periods").join(period.to_string()),
-        files: Vec::new(),
+/// A staged path back to the name it was dropped with.
+fn staged_name(base: &Path, text: &str) -> String {
+    text.replace(&format!("{}/", base.display()), "")
+}
+
+fn month_view(m: &ingest::Month) -> MonthPlan {
+    MonthPlan {
+        period: m.period.to_string(),
+        file: m.file.clone(),
+        change: match m.change {
+            ingest::Change::New => "new",
+            ingest::Change::Replaced => "replaced",
+            ingest::Change::Unchanged => "unchanged",
+        },
+        rows: m.after.rows,
+        billed: m.after.billed_text(),
     }
 }
 
-fn all_ok(plans: &[(ItemPlan, Option<Plan>)]) -> bool {
+fn all_ok(plans: &[(ItemPlan, Option<ingest::Plan>)]) -> bool {
     !plans.is_empty()
         && plans
             .iter()
@@ -277,7 +270,7 @@ pub fn plan(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> {
 }
 
 /// `POST /__desk/api/import/apply`: plan again (the repository may have
-/// changed); only when nothing is wrong anywhere, apply every plan and rebuild.
+/// changed), and only when nothing is wrong anywhere, apply every plan and rebuild.
 pub fn apply(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> {
     let r: ImportRequest = json(req)?;
     let plans = plans(desk, &r)?;
@@ -289,10 +282,14 @@ pub fn apply(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> 
         ));
     }
     let mut written = Vec::new();
-    for (view, plan) in &plans {
-        let Some(plan) = plan else { continue };
-        cli_import::apply(plan, r.force).map_err(|e| Reply::error(500, format!("{e:#}")))?;
-        written.extend(view.months.iter().map(|m| m.file.clone()));
+    for plan in plans.iter().filter_map(|(_, p)| p.as_ref()) {
+        ingest::apply(&desk.root, plan).map_err(|e| Reply::error(500, format!("{e:#}")))?;
+        written.extend(
+            plan.months
+                .iter()
+                .filter(|m| m.change != ingest::Change::Unchanged)
+                .map(|m| m.file.clone()),
+        );
     }
     let _ = std::fs::remove_dir_all(batches(desk).join(&r.batch));
     let build = desk.rebuild();

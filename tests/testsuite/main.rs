@@ -2,10 +2,12 @@
 //! test copies a fixture repository from `tests/fixtures/` into a temporary
 //! folder and runs the real `ocb` binary on it. See tests/README.md.
 
+mod access;
 mod common;
 mod convert;
 mod desk;
 mod desk_browser;
+mod ingest;
 mod newuser;
 mod pdf;
 mod pipeline;
