@@ -7,6 +7,7 @@ pub mod attribute;
 pub mod build;
 pub mod census;
 pub mod charge;
+pub mod charge_data;
 pub mod cli;
 pub mod close;
 pub mod commands;

@@ -23,6 +23,8 @@ pub struct Loaded {
 /// The header of a file: each column's name and meaning.
 struct Header {
     names: Vec<String>,
+    /// Names in lower case, as the content hash reads them.
+    lower: Vec<String>,
     fields: Vec<Option<Field>>,
     /// Each field's column, looked up for every cell of every row.
     columns: [Option<usize>; Field::COUNT],
@@ -371,6 +373,7 @@ fn read_header(
         }
     }
     Some(Header {
+        lower: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
         names,
         fields,
         columns,
@@ -578,7 +581,7 @@ impl RowCtx<'_> {
                 continue;
             }
             h.update([0x1e]);
-            h.update(self.header.names[i].to_ascii_lowercase().as_bytes());
+            h.update(self.header.lower[i].as_bytes());
             h.update([0x1f]);
             h.update(value.as_bytes());
         }
@@ -599,5 +602,11 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> String {
     h.update(content);
     h.update(occurrence.to_le_bytes());
     let d = h.finalize();
-    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(12);
+    for b in &d[..6] {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }

@@ -29,23 +29,28 @@ pub struct PeriodData {
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
+/// Files load in parallel (one per core), each with its own string table:
+/// strings are shared within a file, where they repeat.
 pub fn load(
     dir: &PeriodDir,
     config: &Config,
-    strings: &mut Interner,
+    _strings: &mut Interner,
 ) -> (Vec<Charge>, Vec<Problem>) {
-    let mut charges = Vec::new();
+    use rayon::prelude::*;
+    let loaded: Vec<crate::load::Loaded> = dir
+        .files
+        .par_iter()
+        .map(|f| {
+            let mut own = Interner::default();
+            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, &mut own)
+        })
+        .collect();
+    let total = loaded.iter().map(|l| l.charges.len()).sum();
+    let mut charges = Vec::with_capacity(total);
     let mut problems = Vec::new();
-    for f in &dir.files {
-        let mut loaded =
-            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, strings);
-        problems.append(&mut loaded.problems);
-        if charges.is_empty() {
-            // Take the first file's charges as they are: appending would copy them.
-            charges = std::mem::take(&mut loaded.charges);
-        } else {
-            charges.append(&mut loaded.charges);
-        }
+    for mut l in loaded {
+        problems.append(&mut l.problems);
+        charges.extend(l.charges);
     }
     if config.billing.basis == crate::config::Basis::Effective {
         // Everything downstream (flags, conservation, statements, journals)

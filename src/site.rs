@@ -347,7 +347,11 @@ impl Site {
 
     fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
-        self.charges_data(data, &out.join(format!("{period}/charges-data.js")))?;
+        crate::charge_data::write(
+            &data.charges,
+            &self.config,
+            &out.join(format!("{period}/charges-data")),
+        )?;
         let charges = &data.charges;
         let rows: Vec<ChargeRow> = charges
             .iter()
@@ -368,25 +372,6 @@ impl Site {
             services => options(&|c| &c.service_name),
 
         })
-    }
-
-    /// The charges as JavaScript data for the charges page, streamed to disk
-    /// row by row: a million-row month must not be one string in memory.
-    fn charges_data(&self, data: &PeriodData, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        w.write_all(b"window.OCB_CHARGES = [")?;
-        for (i, c) in data.charges.iter().enumerate() {
-            if i > 0 {
-                w.write_all(b",\n")?;
-            }
-            serde_json::to_writer(&mut w, &charge_row(c, &self.config))?;
-        }
-        w.write_all(b"];\n")?;
-        w.flush()?;
-        Ok(())
     }
 
     fn review_page(&self, data: &PeriodData, out: &Path) -> Result<()> {

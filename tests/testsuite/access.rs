@@ -91,7 +91,7 @@ fn portals_name_nobody_else_and_stay_inside() {
             "2025-01/index.html",
             "2025-01/charges.html",
             "2025-01/charges.csv",
-            "2025-01/charges-data.js",
+            "2025-01/charges-data/index.js",
             "2025-01/statements.csv",
         ] {
             assert!(out.join(portal).join(f).is_file(), "missing {portal}/{f}");
