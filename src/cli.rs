@@ -106,6 +106,9 @@ pub enum Command {
         /// Skip PDFs while serving (faster rebuilds)
         #[arg(long)]
         no_pdf: bool,
+        /// Largest file the desk's import page accepts, in MiB
+        #[arg(long, default_value_t = 512, value_name = "MIB")]
+        max_upload_mb: u64,
     },
     /// Write synthetic FOCUS data (demos, benchmarks)
     Sample(SampleArgs),

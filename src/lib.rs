@@ -13,6 +13,8 @@ pub mod close;
 pub mod commands;
 pub mod config;
 pub mod convert;
+pub mod decisions;
+pub mod desk;
 pub mod discover;
 pub mod doctor;
 pub mod flag;

@@ -254,7 +254,8 @@ fn missing_attribution(c: &Charge) -> Option<&'static str> {
     .map(|(_, what)| what)
 }
 
-fn matches(rule: &Match, c: &Charge) -> bool {
+/// Whether a bulk rule covers a charge.
+pub fn matches(rule: &Match, c: &Charge) -> bool {
     let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
     eq(&rule.source, &c.source)
         && rule

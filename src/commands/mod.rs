@@ -48,7 +48,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => projects::add(&g, period.as_deref()),
         Command::Doctor => doctor::run(&g),
         Command::Init { dir } => init::run(dir.unwrap_or_else(|| g.root.clone())),
-        Command::Serve { port, no_pdf } => serve::run(&g, port, no_pdf),
+        Command::Serve {
+            port,
+            no_pdf,
+            max_upload_mb,
+        } => serve::run(&g, port, no_pdf, max_upload_mb << 20),
         Command::Convert { kind } => convert::run(&g, kind),
         Command::Send(args) => send::run(&g, &args),
         Command::Sample(args) => {

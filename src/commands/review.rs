@@ -7,7 +7,6 @@ use crate::money::format;
 use crate::pipeline::PeriodData;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::io::Write;
 
 pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     let only = period.map(parse_period).transpose()?;
@@ -121,25 +120,12 @@ fn append_pending(data: &PeriodData) -> Result<usize> {
     if undecided.is_empty() {
         return Ok(0);
     }
-    let path = data.dir.review_path();
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut text = String::new();
-    if !existing.is_empty() && !existing.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "\n# added by `ocb review --write` on {}\n",
+    let entries: String = undecided.iter().map(|c| pending_entry(c)).collect();
+    let comment = format!(
+        "added by `ocb review --write` on {}",
         chrono::Local::now().date_naive()
-    ));
-    for c in &undecided {
-        text.push_str(&pending_entry(c));
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open `{}`", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    );
+    crate::decisions::append(&data.dir.review_path(), &comment, &entries)?;
     Ok(undecided.len())
 }
 

@@ -6,6 +6,8 @@ mod access;
 mod common;
 mod convert;
 mod credits;
+mod desk;
+mod desk_browser;
 mod ingest;
 mod newuser;
 mod pdf;

@@ -274,9 +274,11 @@ fn browser_filters_charges_and_toggles_dark_mode() {
         eval("getComputedStyle(document.body).backgroundColor"),
         dark_before
     );
-    // Chromium commits localStorage to the browser process asynchronously; a
-    // page opened milliseconds after the click may not see it yet under load.
-    // Reopen the next page (bounded) until it does.
+    // Chromium's renderer batches localStorage writes and commits them to the
+    // browser process on a timer: a navigation milliseconds after the click can
+    // lose the write under load. A person does not navigate that fast; wait as
+    // they would, then reopen the next page (bounded) until it sees the choice.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let next = ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap();
     let mut remembered = serde_json::Value::Null;
     for _ in 0..20 {
