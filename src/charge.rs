@@ -81,6 +81,20 @@ pub struct Charge {
     pub state: State,
     /// Index into the period's decisions, when one applies.
     pub decision: Option<usize>,
+    /// Set on a correction to a closed period (see `correct`).
+    pub origin: Option<Box<Origin>>,
+}
+
+/// What a correction line corrects: a row of a closed period's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub period: crate::period::Period,
+    /// The issued statement the row was (or would have been) on; empty if none.
+    pub statement: String,
+    /// True when the issued row is taken back (its amounts negated here).
+    pub removed: bool,
+    /// The corrected row's charge id.
+    pub target: String,
 }
 
 impl Charge {
@@ -129,6 +143,7 @@ mod tests {
     fn a_charge_stays_small() {
         let size = std::mem::size_of::<super::Charge>();
         println!("size_of::<Charge>() = {size}");
-        assert!(size <= 536, "Charge grew to {size} bytes");
+        // 536 + 8 for `origin` (a boxed, usually empty correction origin).
+        assert!(size <= 544, "Charge grew to {size} bytes");
     }
 }

@@ -37,7 +37,12 @@ impl PeriodDir {
 }
 
 /// Sidecars that may sit next to the CSVs of a period.
-const SIDECARS: &[&str] = &["review.yaml", "period.yaml", "deliveries.yaml"];
+const SIDECARS: &[&str] = &[
+    "review.yaml",
+    "period.yaml",
+    "deliveries.yaml",
+    crate::issued::FILE,
+];
 
 pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
     let base = root.join("periods");

@@ -46,11 +46,13 @@ pub fn neutralise(cell: &str) -> String {
 /// The `gl` lines: per (currency, source, fund_org) a debit on the PI's fund
 /// and a credit on the source's credit fund (swapped when the net is negative).
 pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine> {
-    let mut nets: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
+    // Corrections to closed periods get their own pair of lines.
+    let mut nets: BTreeMap<(String, String, String, bool), Decimal> = BTreeMap::new();
     for g in &rollup.services {
-        // key: currency, pi, project, fund, source, ...
+        // key: currency, pi, project, fund, source, kind, ...
+        let posted = g.key[5] == crate::rollup::POSTED;
         *nets
-            .entry((g.key[0].clone(), g.key[4].clone(), g.key[3].clone()))
+            .entry((g.key[0].clone(), g.key[4].clone(), g.key[3].clone(), posted))
             .or_default() += g.sums.billed;
     }
     let splitter = config
@@ -69,7 +71,7 @@ pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine>
         let keys: Vec<_> = nets.keys().filter(|k| k.0 == currency).cloned().collect();
         let amounts: Vec<Decimal> = keys.iter().map(|k| nets[k]).collect();
         let rounded = crate::money::allocate(&amounts, &currency);
-        for ((_, source, fund), amount) in keys.into_iter().zip(rounded) {
+        for ((_, source, fund, posted), amount) in keys.into_iter().zip(rounded) {
             if amount.is_zero() {
                 continue;
             }
@@ -78,7 +80,14 @@ pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine>
             let credit_fund = src
                 .and_then(|s| s.credit_fund_org.clone())
                 .unwrap_or_default();
-            let description = format!("{} charges {period}", config.source_name(&source));
+            let description = if posted {
+                format!(
+                    "{} corrections to closed periods {period}",
+                    config.source_name(&source)
+                )
+            } else {
+                format!("{} charges {period}", config.source_name(&source))
+            };
             let (dr, cr) = if amount.is_sign_negative() {
                 (credit_fund.clone(), fund.clone())
             } else {

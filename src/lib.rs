@@ -3,20 +3,27 @@
 //! flag → decide → rollup → render → write.
 
 pub mod attribute;
+pub mod audit;
+pub mod books;
 pub mod build;
 pub mod charge;
 pub mod cli;
 pub mod close;
+pub mod closed_view;
+pub mod closing;
 pub mod commands;
 pub mod config;
 pub mod convert;
+pub mod correct;
 pub mod discover;
 pub mod flag;
 pub mod focus;
 pub mod interrupt;
+pub mod issued;
 pub mod journal;
 pub mod load;
 pub mod money;
+pub mod numbers;
 pub mod outputs;
 pub mod pdf;
 pub mod period;

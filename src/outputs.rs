@@ -8,7 +8,6 @@ use crate::rollup::Group;
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 
 pub const CHARGES_HEADER: [&str; 22] = [
@@ -69,29 +68,6 @@ pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Resul
     }
     w.flush()?;
     Ok(())
-}
-
-/// A stable statement number: the period and 6 hex digits of the statement's key.
-pub fn statement_number(
-    period: Period,
-    currency: &str,
-    pi: &str,
-    project: &str,
-    fund: &str,
-) -> String {
-    let mut h = Sha256::new();
-    for part in [currency, pi, project, fund] {
-        h.update(part.as_bytes());
-        h.update([0x1f]);
-    }
-    let d = h.finalize();
-    format!(
-        "{}-{:02X}{:02X}{:02X}",
-        period.to_string().replace('-', ""),
-        d[0],
-        d[1],
-        d[2]
-    )
 }
 
 pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result<Vec<u8>> {

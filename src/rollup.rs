@@ -59,9 +59,16 @@ pub struct Rollup {
     pub held: Vec<Group>,
 }
 
+/// The kind of correction lines posted to a closed period's statement.
+pub const POSTED: &str = "posted";
+
 /// How a line is presented on a statement (FOCUS: credits, taxes and
 /// corrections to prior periods are not netted into service lines).
 pub fn kind(c: &Charge) -> &'static str {
+    // Corrections to closed periods get their own sections (see `correct`).
+    if c.origin.is_some() {
+        return POSTED;
+    }
     if c.is_correction() {
         return "correction";
     }
@@ -327,6 +334,7 @@ mod tests {
             flags: vec![],
             state,
             decision: None,
+            origin: None,
         }
     }
 

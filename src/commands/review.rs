@@ -42,9 +42,18 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// The charges a person can still decide: for a closed period, those of its
+/// inputs held now (what it issued cannot change).
+fn reviewable(data: &PeriodData) -> &[Charge] {
+    if data.status == "closed" {
+        &data.held_now
+    } else {
+        &data.charges
+    }
+}
+
 fn print_held(data: &PeriodData) {
-    let held: Vec<&Charge> = data
-        .charges
+    let held: Vec<&Charge> = reviewable(data)
         .iter()
         .filter(|c| c.state == State::Held)
         .collect();
@@ -112,8 +121,7 @@ fn print_held(data: &PeriodData) {
 
 /// Append undecided held charges as `decision: pending`, keeping the file as is.
 fn append_pending(data: &PeriodData) -> Result<usize> {
-    let undecided: Vec<&Charge> = data
-        .charges
+    let undecided: Vec<&Charge> = reviewable(data)
         .iter()
         .filter(|c| c.state == State::Held && c.decision.is_none())
         .collect();
@@ -178,16 +186,29 @@ fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {
 }
 
 pub fn close(g: &Global, period: &str) -> Result<u8> {
-    let dir = find_dir(g, period)?;
-    let file = crate::close::close(&dir)?;
+    let p = parse_period(period)?;
+    let done = crate::closing::close(&g.root, &g.config_path(), p)?;
+    if !done.problems.is_empty() {
+        super::report_problems(&done.problems, &format!("{p} was not closed"));
+        return Ok(INVALID);
+    }
     if !g.quiet {
         println!(
-            "closed {}: {} input digest{} recorded in {}",
-            dir.period,
-            file.digests.len(),
-            super::plural(file.digests.len()),
-            dir.shown("period.yaml")
+            "closed {p}: {} statement{} issued, {} rows recorded in periods/{p}/{}, {} input digest{} in periods/{p}/period.yaml",
+            done.statements,
+            super::plural(done.statements),
+            done.rows,
+            crate::issued::FILE,
+            done.digests,
+            super::plural(done.digests),
         );
+        if done.corrections > 0 {
+            println!(
+                "  including {} correction row{} to earlier closed periods",
+                done.corrections,
+                super::plural(done.corrections)
+            );
+        }
     }
     Ok(0)
 }
@@ -197,9 +218,38 @@ pub fn reopen(g: &Global, period: &str, reason: &str) -> Result<u8> {
         bail!("--reason must say why the period is reopened");
     }
     let dir = find_dir(g, period)?;
-    crate::close::reopen(&dir, reason)?;
+    refuse_if_corrected_later(g, &dir)?;
+    crate::close::reopen(&dir, &g.root, reason.trim())?;
     if !g.quiet {
-        println!("reopened {}", dir.period);
+        println!(
+            "reopened {}: rebuild to reissue the statements that change (they get -R numbers); close it again when done",
+            dir.period
+        );
     }
     Ok(0)
+}
+
+/// Corrections to the period already issued by a later closed period would
+/// count twice in a reissue: that period must be reopened first.
+fn refuse_if_corrected_later(g: &Global, dir: &crate::discover::PeriodDir) -> Result<()> {
+    let (periods, _) = crate::discover::discover(&g.root);
+    for later in periods.iter().filter(|d| d.period > dir.period) {
+        let Ok(Some(file)) = crate::close::read(later) else {
+            continue;
+        };
+        let target = dir.period.to_string();
+        if file.status == crate::close::Status::Closed
+            && file.corrections.iter().any(|c| c.period == target)
+        {
+            bail!(
+                "{}: closed period {} issued corrections to {}; reopen {} first, or correct {} again in the open period",
+                later.shown("period.yaml"),
+                later.period,
+                dir.period,
+                later.period,
+                dir.period
+            );
+        }
+    }
+    Ok(())
 }

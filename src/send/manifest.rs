@@ -40,6 +40,9 @@ pub struct Statement {
     pub cc: Vec<String>,
     #[serde(default)]
     pub pi_href: String,
+    /// The statement this one reissues (after `ocb reopen`).
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -164,6 +167,7 @@ mod tests {
             billed_cost: "0".into(),
             cc: cc.iter().map(|c| c.to_string()).collect(),
             pi_href: String::new(),
+            replaces: None,
         }
     }
 

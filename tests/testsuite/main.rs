@@ -2,6 +2,7 @@
 //! test copies a fixture repository from `tests/fixtures/` into a temporary
 //! folder and runs the real `ocb` binary on it. See tests/README.md.
 
+mod closing;
 mod common;
 mod convert;
 mod pdf;
