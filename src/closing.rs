@@ -64,6 +64,12 @@ pub fn close(root: &Path, config_path: &Path, period: Period) -> Result<Closed> 
         });
     }
     let (rows, new_file, mut report) = recorded.context("the period was not built")?;
+    // A temporary file is private (0600); the record is a normal repository file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(rows.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
     rows.persist(dir.dir.join(crate::issued::FILE))
         .with_context(|| format!("cannot write `{}`", dir.shown(crate::issued::FILE)))?;
     close::save(&dir, &new_file)?;
