@@ -92,9 +92,13 @@ impl Books {
             problems.append(&mut load_problems);
             return Ok(None);
         }
-        let corrections = match file.status {
-            Status::Open => self.pending.take(),
-            Status::Closed => Vec::new(),
+        let (charges, corrections) = match file.status {
+            Status::Open => {
+                let (charges, mut late) = self.late_rows(repo, i, charges, strings);
+                late.extend(self.pending.take());
+                (charges, late)
+            }
+            Status::Closed => (charges, Vec::new()),
         };
         let (mut data, mut found) = pipeline::process(
             dir.clone(),
@@ -111,6 +115,63 @@ impl Books {
             data.superseded = reissued(&data, &rows)?;
         }
         Ok(Some(data))
+    }
+
+    /// Rows of an open period that belong to an earlier closed one (by
+    /// BillingPeriodStart, or a FOCUS `Correction` by ChargePeriodStart) are
+    /// corrections to it: attributed here and named after its statement.
+    fn late_rows(
+        &self,
+        repo: &Repo,
+        i: usize,
+        charges: Vec<Charge>,
+        strings: &mut Interner,
+    ) -> (Vec<Charge>, Vec<Charge>) {
+        let here = repo.periods[i].period;
+        let closed: HashMap<Period, HashMap<Key, &str>> = (0..i)
+            .filter(|&j| self.files[j].status == Status::Closed)
+            .map(|j| {
+                let numbers = self.files[j]
+                    .statements
+                    .iter()
+                    .map(|s| (s.key(), s.number.as_str()))
+                    .collect();
+                (repo.periods[j].period, numbers)
+            })
+            .collect();
+        let belongs = |c: &Charge| {
+            let by_billing = Period::of(c.billing_period_start);
+            let by_charge = c
+                .charge_period_start
+                .filter(|_| c.is_correction())
+                .map(Period::of);
+            [Some(by_billing), by_charge]
+                .into_iter()
+                .flatten()
+                .find(|p| *p < here && closed.contains_key(p))
+        };
+        let (mut late, charges): (Vec<Charge>, Vec<Charge>) =
+            charges.into_iter().partition(|c| belongs(c).is_some());
+        crate::attribute::attribute(&mut late, &repo.config.tags, &repo.projects, strings);
+        for c in &mut late {
+            let Some(period) = belongs(c) else { continue };
+            let a = &c.attribution;
+            let key = (
+                c.currency.to_string(),
+                a.pi_email.to_string(),
+                a.project_id.to_string(),
+                a.fund_org.to_string(),
+            );
+            let statement = closed[&period].get(&key).copied().unwrap_or("");
+            // No target: a row of this period, not a difference computed from one.
+            c.origin = Some(Box::new(crate::charge::Origin {
+                period,
+                statement: statement.to_string(),
+                removed: false,
+                target: String::new(),
+            }));
+        }
+        (charges, late)
     }
 
     /// A closed period with its record: rendered from what it issued; the

@@ -93,7 +93,8 @@ pub struct Origin {
     pub statement: String,
     /// True when the issued row is taken back (its amounts negated here).
     pub removed: bool,
-    /// The corrected row's charge id.
+    /// The corrected row's charge id; empty for a row of the open period's own
+    /// inputs that belongs to the closed period (a late or `Correction` row).
     pub target: String,
 }
 

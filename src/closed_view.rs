@@ -187,9 +187,13 @@ fn line(
     let was = removed.map(|r| -r.billed);
     let now = added.map(|a| a.billed);
     let delta = now.unwrap_or_default() - was.unwrap_or_default();
+    let own_row = added.is_some_and(|a| a.origin.as_deref().is_some_and(|o| o.target.is_empty()));
     let change = match (removed, added) {
         (Some(_), Some(_)) => "changed",
         (Some(_), None) => "removed",
+        // A row of this period's own inputs that belongs to the closed month.
+        (None, Some(a)) if own_row && a.is_correction() => "correction",
+        (None, Some(_)) if own_row => "late row",
         _ => "added",
     };
     let resource = if any.resource_id.is_empty() {

@@ -130,6 +130,9 @@ impl Pending {
     /// A correction issued in a later closed period: it is not posted again;
     /// if the difference it posted is gone, it is reversed.
     pub fn posted(&mut self, c: &Charge) {
+        if c.origin.as_deref().is_some_and(|o| o.target.is_empty()) {
+            return;
+        }
         if self.by_id.remove(&c.id).is_some() {
             return;
         }

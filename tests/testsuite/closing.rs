@@ -597,3 +597,33 @@ fn close_redeliver_correct_reopen_reissue_and_send_only_the_reissue() {
     let unique: std::collections::BTreeSet<&String> = numbers.iter().collect();
     assert_eq!(unique.len(), numbers.len(), "{numbers:?}");
 }
+
+#[test]
+fn late_rows_and_focus_corrections_for_a_closed_month_are_posted_against_its_statement() {
+    let dir = repo("closing");
+    let root = dir.path();
+    ocb(root).args(["close", "2025-01"]).assert().success();
+    let feb = root.join("periods/2025-02/late.csv");
+    std::fs::write(
+        &feb,
+        format!(
+            "BillingPeriodStart,ChargePeriodStart,ChargeClass,ServiceName,ResourceId,BilledCost,Tags\n\
+             2025-01-01,2025-01-20,,EC2,i-8,2.00,{P1}\n\
+             2025-02-01,2025-01-10,Correction,EC2,i-1,-1.25,{P1}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("periods/2025-03")).unwrap();
+    build(root).success();
+    let n1 = number_of(root, "2025-01", "p1");
+    let page = read(root.join("output/2025-02/statements/a-x-edu/p1.html"));
+    assert!(page.contains(&format!("Corrections to January 2025 (statement {n1})")), "{page}");
+    assert!(page.contains("late row") && page.contains("+$2.00"), "{page}");
+    assert!(page.contains(">correction<") && page.contains("-$1.25"), "{page}");
+    assert!(page.contains("+$0.75") && page.contains("$9.25"), "8.50 + 2.00 - 1.25: {page}");
+    // Not held as period_mismatch; and once February is closed, nothing moves to March.
+    assert!(!read(root.join("output/2025-02/charges.csv")).contains("period_mismatch"));
+    ocb(root).args(["close", "2025-02"]).assert().success();
+    build(root).success();
+    assert!(!root.join("output/2025-03/statements").exists());
+}
