@@ -269,3 +269,41 @@ fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clashing_charge_ids_are_lengthened_and_a_clash_of_equal_rows_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        std::fs::write(
+            &path,
+            "BillingPeriodStart,ServiceName,BilledCost\n2025-01-01,EC2,1\n2025-01-01,S3,2\n2025-01-01,EC2,1\n",
+        )
+        .unwrap();
+        let mut strings = Interner::default();
+        let mut loaded =
+            crate::load::load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert!(loaded.problems.is_empty());
+        let c = &mut loaded.charges;
+        // What a 48-bit hash clash between two different rows looks like.
+        c[1].id = c[0].id.clone();
+        assert!(distinct_ids(c).is_empty());
+        assert_ne!(c[0].id, c[1].id);
+        assert_eq!(c[0].id.len(), 20);
+        // Two identical rows (same content) can only clash if the hash does: located.
+        c[2].id = c[0].id.clone();
+        let problems = distinct_ids(c);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(4));
+        assert!(
+            problems[0]
+                .message
+                .contains("is also the id of periods/2025-01/aws.csv:2"),
+            "{}",
+            problems[0]
+        );
+    }
+}

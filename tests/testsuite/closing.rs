@@ -617,10 +617,22 @@ fn late_rows_and_focus_corrections_for_a_closed_month_are_posted_against_its_sta
     build(root).success();
     let n1 = number_of(root, "2025-01", "p1");
     let page = read(root.join("output/2025-02/statements/a-x-edu/p1.html"));
-    assert!(page.contains(&format!("Corrections to January 2025 (statement {n1})")), "{page}");
-    assert!(page.contains("late row") && page.contains("+$2.00"), "{page}");
-    assert!(page.contains(">correction<") && page.contains("-$1.25"), "{page}");
-    assert!(page.contains("+$0.75") && page.contains("$9.25"), "8.50 + 2.00 - 1.25: {page}");
+    assert!(
+        page.contains(&format!("Corrections to January 2025 (statement {n1})")),
+        "{page}"
+    );
+    assert!(
+        page.contains("late row") && page.contains("+$2.00"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">correction<") && page.contains("-$1.25"),
+        "{page}"
+    );
+    assert!(
+        page.contains("+$0.75") && page.contains("$9.25"),
+        "8.50 + 2.00 - 1.25: {page}"
+    );
     // Not held as period_mismatch; and once February is closed, nothing moves to March.
     assert!(!read(root.join("output/2025-02/charges.csv")).contains("period_mismatch"));
     ocb(root).args(["close", "2025-02"]).assert().success();
