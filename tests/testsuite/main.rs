@@ -5,9 +5,11 @@
 mod closing;
 mod common;
 mod convert;
+mod newuser;
 mod pdf;
 mod pipeline;
 mod review;
 mod send;
 mod serve;
 mod site;
+mod sources;
