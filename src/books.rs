@@ -156,12 +156,12 @@ impl Books {
         for c in &mut late {
             let Some(period) = belongs(c) else { continue };
             let a = &c.attribution;
-            let key = (
-                c.currency.to_string(),
-                a.pi_email.to_string(),
-                a.project_id.to_string(),
-                a.fund_org.to_string(),
-            );
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
             let statement = closed[&period].get(&key).copied().unwrap_or("");
             // No target: a row of this period, not a difference computed from one.
             c.origin = Some(Box::new(crate::charge::Origin {
@@ -243,12 +243,12 @@ impl Books {
             .collect();
         let statement_of = |c: &Charge| {
             let a = &c.attribution;
-            let key = (
-                c.currency.to_string(),
-                a.pi_email.to_string(),
-                a.project_id.to_string(),
-                a.fund_org.to_string(),
-            );
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
             numbers.get(&key).map(|n| n.to_string()).unwrap_or_default()
         };
         let found = crate::correct::diff(dir.period, &issued, &billed, &statement_of);

@@ -92,13 +92,13 @@ pub struct Issued {
 }
 
 impl Issued {
-    pub fn key(&self) -> (String, String, String, String) {
-        (
-            self.currency.clone(),
-            self.pi_email.clone(),
-            self.project_id.clone(),
-            self.fund_org.clone(),
-        )
+    pub fn key(&self) -> crate::rollup::StatementKey {
+        crate::rollup::StatementKey {
+            currency: self.currency.clone(),
+            pi: self.pi_email.clone(),
+            project: self.project_id.clone(),
+            fund: self.fund_org.clone(),
+        }
     }
 }
 

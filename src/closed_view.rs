@@ -255,7 +255,7 @@ fn up(html: &str) -> String {
 /// The closed-books notices of a period page.
 pub fn period_extra(
     data: &PeriodData,
-    audit: &crate::audit::Audit,
+    audit: Option<&crate::audit::Audit>,
     describe: String,
     superseded: &[StatementRef],
 ) -> Value {
@@ -279,6 +279,6 @@ pub fn period_extra(
             let by = data.superseded.iter().find(|x| x.issued.number == s.number).and_then(|x| x.issued.superseded_by.clone());
             context! { number => &s.number, pi => &s.pi, project => &s.project, html => s.html.split_once('/').map(|x| x.1).unwrap_or(""), pdf => s.pdf.split_once('/').map(|x| x.1).unwrap_or(""), superseded_by => by, amounts => Serde(crate::view::Amounts::new(&s.sums, &s.currency)) }
         }).collect::<Vec<_>>(),
-        audit => context! { version => &audit.ocb_version, repository => describe, commit => &audit.repository.commit, dirty => audit.repository.dirty, inputs => audit.inputs.iter().map(|(k, v)| context! { name => k, sha256 => v }).collect::<Vec<_>>() },
+        audit => audit.map(|a| context! { version => &a.ocb_version, repository => describe, commit => &a.repository.commit, dirty => a.repository.dirty, inputs => a.inputs.iter().map(|(k, v)| context! { name => k, sha256 => v }).collect::<Vec<_>>() }),
     }
 }

@@ -93,7 +93,12 @@ fn record(
         .iter()
         .map(|(k, n)| {
             (
-                (k.0.as_str(), k.1.as_str(), k.2.as_str(), k.3.as_str()),
+                (
+                    k.currency.as_str(),
+                    k.pi.as_str(),
+                    k.project.as_str(),
+                    k.fund.as_str(),
+                ),
                 n.as_str(),
             )
         })
@@ -165,12 +170,12 @@ fn record(
 }
 
 fn issued(s: &StatementRef, data: &PeriodData) -> Issued {
-    let key = (
-        s.currency.clone(),
-        s.pi.clone(),
-        s.project.clone(),
-        s.fund.clone(),
-    );
+    let key = crate::rollup::StatementKey {
+        currency: s.currency.clone(),
+        pi: s.pi.clone(),
+        project: s.project.clone(),
+        fund: s.fund.clone(),
+    };
     Issued {
         number: s.number.clone(),
         pi_email: s.pi.clone(),

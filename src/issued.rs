@@ -256,9 +256,9 @@ fn flags(text: &str) -> Vec<Flag> {
                 Some(c) => (true, c),
                 None => (false, t),
             };
-            crate::config::FLAG_CODES
-                .iter()
-                .find(|k| **k == code)
+            crate::charge::FlagCode::ALL
+                .into_iter()
+                .find(|k| k.as_str() == code)
                 .map(|code| Flag {
                     code,
                     detail: "recorded at close".to_string(),

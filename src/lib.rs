@@ -2,12 +2,14 @@
 //! a static website. The pipeline (DESIGN §4): discover → load → attribute →
 //! flag → decide → rollup → render → write.
 
+pub mod access;
 pub mod attribute;
 pub mod audit;
 pub mod books;
 pub mod build;
 pub mod census;
 pub mod charge;
+pub mod charge_data;
 pub mod cli;
 pub mod close;
 pub mod closed_view;
@@ -21,6 +23,7 @@ pub mod doctor;
 pub mod flag;
 pub mod focus;
 pub mod hints;
+pub mod ingest;
 pub mod interrupt;
 pub mod issued;
 pub mod journal;
@@ -31,6 +34,7 @@ pub mod outputs;
 pub mod pdf;
 pub mod period;
 pub mod pipeline;
+pub mod portal;
 pub mod problem;
 pub mod projects;
 pub mod review;

@@ -6,25 +6,20 @@
 use crate::charge::Charge;
 use crate::close::{Issued, PeriodFile};
 use crate::period::Period;
-use crate::rollup::{self, Group, Rollup};
+use crate::rollup::{self, Group, Rollup, StatementKey};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub type Key = (String, String, String, String);
+pub type Key = StatementKey;
 
-pub fn key_of(g: &Group) -> Key {
-    (
-        g.key[0].clone(),
-        g.key[1].clone(),
-        g.key[2].clone(),
-        g.key[3].clone(),
-    )
+pub fn key_of(g: &Group<StatementKey>) -> Key {
+    g.key.clone()
 }
 
 /// `<YYYYMM>-<hex>` with `digits` hex digits of the key's hash.
 fn hashed(period: Period, key: &Key, digits: usize) -> String {
     let mut h = Sha256::new();
-    for part in [&key.0, &key.1, &key.2, &key.3] {
+    for part in [&key.currency, &key.pi, &key.project, &key.fund] {
         h.update(part.as_bytes());
         h.update([0x1f]);
     }
@@ -44,12 +39,12 @@ pub fn corrections_by_key(charges: &[Charge]) -> HashMap<Key, Vec<&Charge>> {
         .filter(|c| c.origin.is_some() && c.state == crate::charge::State::Billed)
     {
         let a = &c.attribution;
-        out.entry((
-            c.currency.to_string(),
-            a.pi_email.to_string(),
-            a.project_id.to_string(),
-            a.fund_org.to_string(),
-        ))
+        out.entry(crate::rollup::StatementKey {
+            currency: c.currency.to_string(),
+            pi: a.pi_email.to_string(),
+            project: a.project_id.to_string(),
+            fund: a.fund_org.to_string(),
+        })
         .or_default()
         .push(c);
     }
@@ -62,13 +57,13 @@ pub fn corrections_by_key(charges: &[Charge]) -> HashMap<Key, Vec<&Charge>> {
 /// sha256 of what a statement says: its totals, every service and resource
 /// line with its sums, and every correction line (not its number, nor the
 /// theme's wording).
-pub fn content_digest(r: &Rollup, g: &Group, corrections: &[&Charge]) -> String {
+pub fn content_digest(r: &Rollup, g: &Group<StatementKey>, corrections: &[&Charge]) -> String {
     let mut h = Sha256::new();
     h.update(sums_line(g).as_bytes());
-    for s in rollup::with_prefix(&r.services, &g.key[..4]) {
+    for s in rollup::of_statement(&r.services, &g.key) {
         h.update(sums_line(s).as_bytes());
     }
-    for s in rollup::with_prefix(&r.resources, &g.key[..4]) {
+    for s in rollup::of_statement(&r.resources, &g.key) {
         h.update(sums_line(s).as_bytes());
     }
     for c in corrections {
@@ -79,7 +74,7 @@ pub fn content_digest(r: &Rollup, g: &Group, corrections: &[&Charge]) -> String 
 
 /// A group's key and sums, amounts normalised: the rollup's scale follows the
 /// most precise amount of the period, which must not change a digest.
-fn sums_line(g: &Group) -> String {
+fn sums_line<K: std::fmt::Debug>(g: &Group<K>) -> String {
     let s = &g.sums;
     format!(
         "{:?} {} {} {} {} {} {}\n",
@@ -188,7 +183,12 @@ mod tests {
     use super::*;
 
     fn key(i: u32) -> Key {
-        ("USD".into(), format!("pi{i}@x.edu"), "p".into(), "F".into())
+        StatementKey {
+            currency: "USD".into(),
+            pi: format!("pi{i}@x.edu"),
+            project: "p".into(),
+            fund: "F".into(),
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::period::Period;
 use crate::problem::Problem;
 use crate::projects::Projects;
 use crate::review::{self, Decision};
-use crate::rollup::{self, Rollup};
+use crate::rollup::{self, Rollup, StatementKey};
 use anyhow::{Result, bail};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -24,8 +24,8 @@ pub struct PeriodData {
     pub decisions: Vec<Decision>,
     pub rollup: Rollup,
     pub currencies: Vec<CurrencySummary>,
-    /// (currency, pi, project, fund) → statement number.
-    pub numbers: BTreeMap<(String, String, String, String), String>,
+    /// Statement number of each statement.
+    pub numbers: BTreeMap<StatementKey, String>,
     pub stale: Vec<String>,
     /// `open` or `closed`, from period.yaml.
     pub status: String,
@@ -45,6 +45,7 @@ pub struct PeriodData {
 
 /// An issued statement that a reissue replaced (or that was withdrawn), with
 /// the rollup of its recorded rows, to render it again with a banner.
+#[derive(Clone)]
 pub struct Superseded {
     pub issued: Issued,
     pub rollup: Rollup,
@@ -53,22 +54,34 @@ pub struct Superseded {
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
+/// Files load in parallel (one per core), each with its own string table:
+/// strings are shared within a file, where they repeat.
 pub fn load(
     dir: &PeriodDir,
     config: &Config,
-    strings: &mut Interner,
+    _strings: &mut Interner,
 ) -> (Vec<Charge>, Vec<Problem>) {
-    let mut charges = Vec::new();
+    use rayon::prelude::*;
+    let loaded: Vec<crate::load::Loaded> = dir
+        .files
+        .par_iter()
+        .map(|f| {
+            let mut own = Interner::default();
+            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, &mut own)
+        })
+        .collect();
+    let total = loaded.iter().map(|l| l.charges.len()).sum();
+    let mut charges = Vec::with_capacity(total);
     let mut problems = Vec::new();
-    for f in &dir.files {
-        let mut loaded =
-            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, strings);
-        problems.append(&mut loaded.problems);
-        if charges.is_empty() {
-            // Take the first file's charges as they are: appending would copy them.
-            charges = std::mem::take(&mut loaded.charges);
-        } else {
-            charges.append(&mut loaded.charges);
+    for mut l in loaded {
+        problems.append(&mut l.problems);
+        charges.extend(l.charges);
+    }
+    if config.billing.basis == crate::config::Basis::Effective {
+        // Everything downstream (flags, conservation, statements, journals)
+        // reads `billed` as the amount charged: make it the effective cost.
+        for c in &mut charges {
+            c.billed = c.effective;
         }
     }
     (charges, problems)
@@ -145,7 +158,7 @@ pub fn from_record(
         let digest =
             crate::numbers::content_digest(&rollup, g, corrections.get(&key).unwrap_or(&empty));
         let Some(s) = issued.get(&key) else {
-            problems.push(Problem::file(&shown, format!("the issued record has a statement for {} / {} / {} ({}) that period.yaml does not list", key.1, key.2, key.3, key.0)));
+            problems.push(Problem::file(&shown, format!("the issued record has a statement for {} / {} / {} ({}) that period.yaml does not list", key.pi, key.project, key.fund, key.currency)));
             continue;
         };
         let figures = (
@@ -235,7 +248,7 @@ fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
 
 /// Per currency: input rows and totals (plain sums) against the rollup's
 /// billed / held / rejected. Conservation is checked here on every build.
-fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
+pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
     let mut inputs: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
     for c in charges {
         let e = inputs.entry(&c.currency).or_default();

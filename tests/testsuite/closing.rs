@@ -639,3 +639,55 @@ fn late_rows_and_focus_corrections_for_a_closed_month_are_posted_against_its_sta
     build(root).success();
     assert!(!root.join("output/2025-03/statements").exists());
 }
+
+#[test]
+fn portals_show_only_their_own_superseded_statements_and_no_audit_record() {
+    let dir = repo("closing");
+    let root = dir.path();
+    let c = root.join("ocb.yaml");
+    let yaml = read(&c).replace(
+        "site:\n",
+        "site:\n  access: per_pi\n  admins: [billing@test.edu]\n",
+    );
+    std::fs::write(&c, yaml).unwrap();
+    ocb(root).args(["close", "2025-01"]).assert().success();
+    ocb(root)
+        .arg("import")
+        .arg(redelivery(root))
+        .args(["--source", "aws", "--force"])
+        .assert()
+        .success();
+    ocb(root)
+        .args(["reopen", "2025-01", "--reason", "re-delivery"])
+        .assert()
+        .success();
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    let out = root.join("output");
+    assert!(out.join("admin/2025-01/audit.json").is_file());
+    let (h, rows) = csv_rows(out.join("admin/2025-01/statements.csv"));
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let r1 = rows
+        .iter()
+        .find(|r| r[col("project_id")] == "p1")
+        .map(|r| r[col("statement")].clone())
+        .unwrap();
+    let n1 = r1.strip_suffix("-R1").expect("p1 reissued").to_lowercase();
+    let old = format!("2025-01/superseded/{n1}.html");
+    assert!(out.join("admin").join(&old).is_file());
+    for pi in ["a-x-edu", "b-x-edu", "c-x-edu"] {
+        let portal = out.join(ocb::portal::path(pi));
+        assert!(portal.join("2025-01/index.html").is_file(), "{pi}");
+        assert!(!portal.join("2025-01/audit.json").exists(), "{pi}");
+        assert!(
+            !read(portal.join("2025-01/index.html")).contains("audit.json"),
+            "{pi}"
+        );
+        // a@x.edu's p1 was reissued: only its portal has the old statement.
+        assert_eq!(portal.join(&old).is_file(), pi == "a-x-edu", "{pi}");
+        assert_eq!(
+            portal.join("2025-01/superseded").exists(),
+            pi == "a-x-edu",
+            "{pi}"
+        );
+    }
+}
