@@ -7,7 +7,7 @@ use crate::discover::PeriodDir;
 use crate::flag::SourceTotals;
 use crate::outputs::{self, PeriodSummary};
 use crate::period::Period;
-use crate::pipeline::{self, PeriodData};
+use crate::pipeline::PeriodData;
 use crate::portal::Portals;
 use crate::problem::Problem;
 use crate::projects::Projects;
@@ -36,6 +36,7 @@ pub struct Report {
 /// The inputs of a repository: config, directory and periods, with problems.
 pub struct Repo {
     pub root: PathBuf,
+    pub config_path: PathBuf,
     pub config: Config,
     pub projects: Projects,
     pub periods: Vec<PeriodDir>,
@@ -66,6 +67,7 @@ pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
     }
     Ok(Repo {
         root: root.to_path_buf(),
+        config_path: config_path.to_path_buf(),
         config,
         projects,
         periods,
@@ -83,33 +85,19 @@ pub fn each_period(
 ) -> Result<Vec<PeriodData>> {
     let mut strings = Interner::default();
     let mut previous: Option<(Period, SourceTotals)> = None;
+    let mut books = crate::books::Books::new(repo, problems);
     let mut done = Vec::new();
     // Balances carry across periods: the ledger sees every period in order.
     let mut ledger = crate::ledger::Ledger::new(&repo.config, &repo.projects);
-    for dir in &repo.periods {
-        let (status, closed_problems) = crate::close::verify(dir);
-        problems.extend(closed_problems);
-        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, &mut strings);
-        if !load_problems.is_empty() {
-            // A period with bad rows builds nothing rather than a partial statement.
-            problems.append(&mut load_problems);
-            previous = None;
-            continue;
-        }
+    for (i, dir) in repo.periods.iter().enumerate() {
         let prev = previous
             .as_ref()
             .filter(|(p, _)| *p == dir.period.prev())
             .map(|(_, t)| t);
-        let (mut data, mut found) = pipeline::process(
-            dir.clone(),
-            status,
-            charges,
-            &repo.config,
-            &repo.projects,
-            prev,
-            &mut strings,
-        )?;
-        problems.append(&mut found);
+        let Some(mut data) = books.period(repo, i, prev, &mut strings, problems)? else {
+            previous = None;
+            continue;
+        };
         let (applied, misfits) = ledger.apply(dir.period, &crate::ledger::inputs(&data.rollup));
         problems.extend(crate::ledger::locate_misfits(&repo.root, &misfits));
         crate::ledger::totals(&applied, &mut data.currencies);
@@ -118,8 +106,10 @@ pub fn each_period(
         previous = Some((dir.period, crate::flag::source_totals(&data.charges)));
         // Only the rollup is kept across periods: memory stays bounded by one period.
         data.charges = Vec::new();
+        data.held_now = Vec::new();
         done.push(data);
     }
+    books.finish(problems);
     Ok(done)
 }
 
@@ -190,8 +180,14 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         return Ok(report);
     }
     if opts.pdf {
-        report.pdfs =
-            crate::pdf::print_all(&repo, &site.statements, &dir, &opts.periods, opts.quiet)?;
+        // Superseded statements keep their PDF, printed with the banner.
+        let all: Vec<_> = site
+            .statements
+            .iter()
+            .chain(&site.superseded)
+            .cloned()
+            .collect();
+        report.pdfs = crate::pdf::print_all(&repo, &all, &dir, &opts.periods, opts.quiet)?;
     }
     if let (Some(p), Some((rules, _))) = (&portals, &rules) {
         p.finish(rules, &site, &root_dir, opts.pdf)?;

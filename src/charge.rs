@@ -147,6 +147,21 @@ pub struct Charge {
     pub state: State,
     /// Index into the period's decisions, when one applies.
     pub decision: Option<usize>,
+    /// Set on a correction to a closed period (see `correct`).
+    pub origin: Option<Box<Origin>>,
+}
+
+/// What a correction line corrects: a row of a closed period's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub period: crate::period::Period,
+    /// The issued statement the row was (or would have been) on; empty if none.
+    pub statement: String,
+    /// True when the issued row is taken back (its amounts negated here).
+    pub removed: bool,
+    /// The corrected row's charge id; empty for a row of the open period's own
+    /// inputs that belongs to the closed period (a late or `Correction` row).
+    pub target: String,
 }
 
 impl Charge {
@@ -195,6 +210,7 @@ mod tests {
     fn a_charge_stays_small() {
         let size = std::mem::size_of::<super::Charge>();
         println!("size_of::<Charge>() = {size}");
-        assert!(size <= 536, "Charge grew to {size} bytes");
+        // 536 + 8 for `origin` (a boxed, usually empty correction origin).
+        assert!(size <= 544, "Charge grew to {size} bytes");
     }
 }

@@ -45,6 +45,7 @@ const SIDECARS: &[&str] = &[
     "period.yaml",
     "deliveries.yaml",
     crate::ingest::provenance::FILE_NAME,
+    crate::issued::FILE,
     "README",
     "README.md",
     "README.txt",

@@ -135,7 +135,8 @@ fn row_flags(
             f.push((FlagCode::PatternMatch, format!("matches pattern `{text}`")));
         }
     }
-    if !period.contains(c.billing_period_start) {
+    // A correction to a closed period belongs to that period by design.
+    if !period.contains(c.billing_period_start) && c.origin.is_none() {
         f.push((
             FlagCode::PeriodMismatch,
             format!(

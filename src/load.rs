@@ -562,6 +562,7 @@ impl RowCtx<'_> {
             flags: Vec::new(),
             state: State::Billed,
             decision: None,
+            origin: None,
         })
     }
 

@@ -8,7 +8,6 @@ use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -122,29 +121,6 @@ fn carried_columns(charges: &[Charge]) -> Vec<(String, String)> {
             (n.to_string(), shown)
         })
         .collect()
-}
-
-/// A stable statement number: the period and 6 hex digits of the statement's key.
-pub fn statement_number(
-    period: Period,
-    currency: &str,
-    pi: &str,
-    project: &str,
-    fund: &str,
-) -> String {
-    let mut h = Sha256::new();
-    for part in [currency, pi, project, fund] {
-        h.update(part.as_bytes());
-        h.update([0x1f]);
-    }
-    let d = h.finalize();
-    format!(
-        "{}-{:02X}{:02X}{:02X}",
-        period.to_string().replace('-', ""),
-        d[0],
-        d[1],
-        d[2]
-    )
 }
 
 /// One row per statement. `credits`, `surcharges` and `due` come from the

@@ -2,10 +2,13 @@
 //! Pure data in, data out; only `load` reads files.
 
 use crate::charge::{Charge, Interner, State};
+use crate::close::{Issued, PeriodFile};
 use crate::config::Config;
 use crate::discover::PeriodDir;
 use crate::flag::SourceTotals;
-use crate::outputs::{CurrencySummary, statement_number};
+use crate::numbers::Key;
+use crate::outputs::CurrencySummary;
+use crate::period::Period;
 use crate::problem::Problem;
 use crate::projects::Projects;
 use crate::review::{self, Decision};
@@ -29,6 +32,28 @@ pub struct PeriodData {
     /// Credits, allocations, surcharges and fund splits per statement (filled
     /// by `build::each_period`, which carries the balances across periods).
     pub ledger: crate::ledger::PeriodLedger,
+    /// period.yaml as read at the start of the build (default when absent).
+    pub file: PeriodFile,
+    /// Statement key → the number this statement replaces (a reissue).
+    pub replaces: BTreeMap<Key, String>,
+    /// Statement key → digest of what the statement says.
+    pub digests: BTreeMap<Key, String>,
+    /// Statements replaced by a reissue or withdrawn, still published.
+    pub superseded: Vec<Superseded>,
+    /// A closed period: charges of its inputs that are held now, on no statement.
+    pub held_now: Vec<Charge>,
+    /// A closed period: the periods its corrections are posted in.
+    pub corrected_in: Vec<Period>,
+}
+
+/// An issued statement that a reissue replaced (or that was withdrawn), with
+/// the rollup of its recorded rows, to render it again with a banner.
+#[derive(Clone)]
+pub struct Superseded {
+    pub issued: Issued,
+    pub rollup: Rollup,
+    /// Its recorded rows, carried into the record at the next close.
+    pub charges: Vec<Charge>,
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
@@ -66,16 +91,22 @@ pub fn load(
 }
 
 /// Attribute, flag, decide and roll up a loaded period.
+/// `corrections` (to closed periods) join the charges after attribution, so
+/// that flag rules and this period's decisions apply to them too.
+#[allow(clippy::too_many_arguments)]
 pub fn process(
     dir: PeriodDir,
-    status: String,
+    file: PeriodFile,
     mut charges: Vec<Charge>,
+    corrections: Vec<Charge>,
     config: &Config,
     projects: &Projects,
     previous: Option<&SourceTotals>,
     strings: &mut Interner,
 ) -> Result<(PeriodData, Vec<Problem>)> {
     crate::attribute::attribute(&mut charges, &config.tags, projects, strings);
+    charges.extend(corrections);
+    let mut id_problems = distinct_ids(&mut charges);
     // Compiled once for both the flag rules and the checks of `set:` values.
     let rules = crate::flag::Rules::new(config);
     crate::flag::flag(&mut charges, dir.period, config, &rules, projects, previous);
@@ -83,17 +114,10 @@ pub fn process(
     let (decisions, mut problems) = review::load(&dir.review_path(), &shown);
     let outcome = review::decide(&mut charges, &decisions, &shown, &rules, projects, strings);
     problems.extend(outcome.problems);
+    problems.append(&mut id_problems);
     let rollup = rollup::rollup(&charges)?;
     let currencies = summarise(&charges, &rollup)?;
-    let numbers = rollup
-        .statements
-        .iter()
-        .map(|g| {
-            let k = &g.key;
-            let number = statement_number(dir.period, &k.currency, &k.pi, &k.project, &k.fund);
-            (k.clone(), number)
-        })
-        .collect();
+    let numbered = crate::numbers::assign(dir.period, &rollup, &charges, &file);
     Ok((
         PeriodData {
             dir,
@@ -101,13 +125,130 @@ pub fn process(
             decisions,
             rollup,
             currencies,
-            numbers,
+            numbers: numbered.numbers,
             stale: outcome.stale,
-            status,
+            status: file.status.as_str().to_string(),
             ledger: Default::default(),
+            file,
+            replaces: numbered.replaces,
+            digests: numbered.digests,
+            superseded: Vec::new(),
+            held_now: Vec::new(),
+            corrected_in: Vec::new(),
         },
         problems,
     ))
+}
+
+/// A closed period as it was issued: its recorded charges, rolled up again,
+/// numbered as recorded. Statements whose figures or content differ from the
+/// record are problems located in period.yaml.
+pub fn from_record(
+    dir: PeriodDir,
+    file: PeriodFile,
+    charges: Vec<Charge>,
+) -> Result<(PeriodData, Vec<Problem>)> {
+    let rollup = rollup::rollup(&charges)?;
+    let currencies = summarise(&charges, &rollup)?;
+    let corrections = crate::numbers::corrections_by_key(&charges);
+    let issued: BTreeMap<Key, &Issued> = file.statements.iter().map(|s| (s.key(), s)).collect();
+    let mut problems = Vec::new();
+    let (mut numbers, mut replaces, mut digests) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let shown = dir.shown("period.yaml");
+    for g in &rollup.statements {
+        let key = crate::numbers::key_of(g);
+        let empty = Vec::new();
+        let digest =
+            crate::numbers::content_digest(&rollup, g, corrections.get(&key).unwrap_or(&empty));
+        let Some(s) = issued.get(&key) else {
+            problems.push(Problem::file(&shown, format!("the issued record has a statement for {} / {} / {} ({}) that period.yaml does not list", key.pi, key.project, key.fund, key.currency)));
+            continue;
+        };
+        let figures = (
+            g.sums.list.normalize().to_string(),
+            g.sums.billed.normalize().to_string(),
+            g.sums.count,
+        );
+        if figures != (s.list.clone(), s.billed.clone(), s.charges) || digest != s.digest {
+            let line = crate::close::line_of(&dir, &s.number);
+            let message = format!(
+                "statement {}: issued as list {}, due {}, {} charges, content {}; now list {}, due {}, {} charges, content {}: a change in ocb, its configuration or its theme would alter an issued statement; reopen the period to reissue it (`ocb reopen {} --reason ...`)",
+                s.number,
+                s.list,
+                s.billed,
+                s.charges,
+                &s.digest[..s.digest.len().min(12)],
+                figures.0,
+                figures.1,
+                figures.2,
+                &digest[..12],
+                dir.period
+            );
+            problems.push(match line {
+                Some(l) => Problem::at(&shown, l, message),
+                None => Problem::file(&shown, message),
+            });
+        }
+        numbers.insert(key.clone(), s.number.clone());
+        if let Some(r) = &s.replaces {
+            replaces.insert(key.clone(), r.clone());
+        }
+        digests.insert(key, digest);
+    }
+    Ok((
+        PeriodData {
+            dir,
+            charges,
+            decisions: Vec::new(),
+            rollup,
+            currencies,
+            numbers,
+            stale: Vec::new(),
+            status: file.status.as_str().to_string(),
+            ledger: Default::default(),
+            file,
+            replaces,
+            digests,
+            superseded: Vec::new(),
+            held_now: Vec::new(),
+            corrected_in: Vec::new(),
+        },
+        problems,
+    ))
+}
+
+/// Charge ids are 12 hex digits of a hash: two different rows may share one
+/// (about 0.2 % of 1M-row months). Each such id is lengthened with digits of
+/// its row's content hash; a clash that remains is a problem naming both rows.
+fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut clashes = Vec::new();
+    for (i, c) in charges.iter().enumerate() {
+        if let Some(&j) = seen.get(c.id.as_str()) {
+            clashes.push((j, i));
+        } else {
+            seen.insert(&c.id, i);
+        }
+    }
+    let mut problems = Vec::new();
+    let mut lengthen = std::collections::BTreeSet::new();
+    for (j, i) in clashes {
+        if charges[i].content == charges[j].content {
+            problems.push(Problem::at(
+                charges[i].file.to_string(),
+                charges[i].line,
+                format!("charge id {} is also the id of {}:{}; rename one source file or report this to the ocb maintainers", charges[i].id, charges[j].file, charges[j].line),
+            ));
+        }
+        lengthen.insert(i);
+        lengthen.insert(j);
+    }
+    for i in lengthen {
+        let c = &mut charges[i];
+        c.id = format!("{}{}", c.id, hex::encode(&c.content[..4]));
+    }
+    problems
 }
 
 /// Per currency: input rows and totals (plain sums) against the rollup's
@@ -149,4 +290,42 @@ pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySumm
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clashing_charge_ids_are_lengthened_and_a_clash_of_equal_rows_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        std::fs::write(
+            &path,
+            "BillingPeriodStart,ServiceName,BilledCost\n2025-01-01,EC2,1\n2025-01-01,S3,2\n2025-01-01,EC2,1\n",
+        )
+        .unwrap();
+        let mut strings = Interner::default();
+        let mut loaded =
+            crate::load::load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert!(loaded.problems.is_empty());
+        let c = &mut loaded.charges;
+        // What a 48-bit hash clash between two different rows looks like.
+        c[1].id = c[0].id.clone();
+        assert!(distinct_ids(c).is_empty());
+        assert_ne!(c[0].id, c[1].id);
+        assert_eq!(c[0].id.len(), 20);
+        // Two identical rows (same content) can only clash if the hash does: located.
+        c[2].id = c[0].id.clone();
+        let problems = distinct_ids(c);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(4));
+        assert!(
+            problems[0]
+                .message
+                .contains("is also the id of periods/2025-01/aws.csv:2"),
+            "{}",
+            problems[0]
+        );
+    }
 }

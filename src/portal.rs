@@ -86,6 +86,15 @@ impl Portals {
                         .with_context(|| format!("statement {} has no admin copy", s.number))?;
                     link(&admin_dir.join(&from.pdf), &dir.join(&s.pdf))?;
                 }
+                // Superseded statements keep the PDF printed with the banner.
+                for s in &portal.site.superseded {
+                    let from = admin
+                        .superseded
+                        .iter()
+                        .find(|a| a.number == s.number)
+                        .with_context(|| format!("statement {} has no admin copy", s.number))?;
+                    link(&admin_dir.join(&from.pdf), &dir.join(&s.pdf))?;
+                }
             }
         }
         admin.write_statics(out)?;
@@ -173,6 +182,14 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         .filter(|(k, _)| k.pi == pi)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let mine = |m: &BTreeMap<crate::rollup::StatementKey, String>| {
+        m.iter()
+            .filter(|(k, _)| k.pi == pi)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    // The PI's own superseded statements (a reissue links to them); charges
+    // held after a close are the admins' to decide.
     Ok(PeriodData {
         dir: data.dir.clone(),
         charges,
@@ -183,6 +200,17 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         stale: Vec::new(),
         status: data.status.clone(),
         ledger,
+        file: data.file.clone(),
+        replaces: mine(&data.replaces),
+        digests: mine(&data.digests),
+        superseded: data
+            .superseded
+            .iter()
+            .filter(|s| s.issued.pi_email == pi)
+            .cloned()
+            .collect(),
+        held_now: Vec::new(),
+        corrected_in: data.corrected_in.clone(),
     })
 }
 

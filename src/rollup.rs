@@ -51,15 +51,18 @@ pub enum LineKind {
     Adjustment,
     Correction,
     Credit,
+    /// Correction lines posted to a closed period's statement (see `correct`).
+    Posted,
     Tax,
     Usage,
 }
 
 impl LineKind {
-    pub const ALL: [LineKind; 5] = [
+    pub const ALL: [LineKind; 6] = [
         LineKind::Adjustment,
         LineKind::Correction,
         LineKind::Credit,
+        LineKind::Posted,
         LineKind::Tax,
         LineKind::Usage,
     ];
@@ -69,6 +72,7 @@ impl LineKind {
             LineKind::Adjustment => "adjustment",
             LineKind::Correction => "correction",
             LineKind::Credit => "credit",
+            LineKind::Posted => "posted",
             LineKind::Tax => "tax",
             LineKind::Usage => "usage",
         }
@@ -82,6 +86,7 @@ impl LineKind {
             LineKind::Tax => "Taxes",
             LineKind::Adjustment => "Adjustments",
             LineKind::Correction => "Corrections to prior periods",
+            LineKind::Posted => "Corrections posted later",
         }
     }
 }
@@ -279,6 +284,10 @@ pub struct Rollup {
 
 /// How a line of this charge is presented on a statement.
 pub fn kind(c: &Charge) -> LineKind {
+    // Corrections to closed periods get their own sections (see `correct`).
+    if c.origin.is_some() {
+        return LineKind::Posted;
+    }
     if c.is_correction() {
         return LineKind::Correction;
     }
@@ -548,6 +557,7 @@ mod tests {
             flags: vec![],
             state,
             decision: None,
+            origin: None,
         }
     }
 

@@ -46,6 +46,12 @@ pub struct StatementRef {
     pub credits: Decimal,
     #[serde(skip)]
     pub surcharges: Decimal,
+    /// The statement this one reissues.
+    #[serde(skip)]
+    pub replaces: Option<String>,
+    /// What the statement showed beside its lines (recorded at close).
+    #[serde(skip)]
+    pub shown: crate::closed_view::Shown,
 }
 
 pub struct Site {
@@ -56,6 +62,11 @@ pub struct Site {
     pi_slugs: Slugs,
     project_slugs: Slugs,
     pub statements: Vec<StatementRef>,
+    /// Superseded statements, re-rendered with a banner (PDFs printed too).
+    pub superseded: Vec<StatementRef>,
+    repository: crate::audit::Repository,
+    root: std::path::PathBuf,
+    config_path: std::path::PathBuf,
     /// Billed per statement key in the previous period, for "change vs previous".
     previous: (Option<Period>, HashMap<StatementKey, Decimal>),
     /// The PI whose portal this is (`site.access: per_pi`): no review pages or
@@ -84,6 +95,10 @@ impl Site {
             pi_slugs: Slugs::default(),
             project_slugs: Slugs::default(),
             statements: Vec::new(),
+            superseded: Vec::new(),
+            repository: crate::audit::Repository::read(&repo.root),
+            root: repo.root.clone(),
+            config_path: repo.config_path.clone(),
             previous: (None, HashMap::new()),
             portal: None,
         })
@@ -166,6 +181,7 @@ impl Site {
         // One folder per PI, one file per project (suffixed when a project has several funds or currencies).
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
+        let corrections = crate::numbers::corrections_by_key(&data.charges);
         for g in &r.statements {
             let StatementKey {
                 currency,
@@ -198,12 +214,29 @@ impl Site {
                 due: ledger.map_or(g.sums.billed, |l| l.due),
                 credits: ledger.map_or(Decimal::ZERO, |l| l.credits),
                 surcharges: ledger.map_or(Decimal::ZERO, |l| l.surcharges),
+                replaces: data.replaces.get(&g.key).cloned(),
+                shown: Default::default(),
             };
-            let ctx = self.statement_context(data, g, &stmt, previous.get(&g.key).copied());
+            let (ctx, shown) =
+                self.statement_context(data, g, &stmt, previous.get(&g.key).copied(), &corrections);
             self.page(out, &stmt.html, "statement.html", ctx)?;
-            rows.push(stmt);
+            rows.push(StatementRef { shown, ..stmt });
         }
-        self.period_index(data, &rows, out)?;
+        // The audit record (all inputs, all PIs) stays on the admins' site;
+        // a portal's data holds only its PI's superseded statements.
+        let superseded = self.render_superseded(data, &rows, out)?;
+        let audit = if self.portal.is_none() {
+            let audit = crate::audit::audit(data, &self.root, &self.config_path, &self.repository)?;
+            write::file(
+                &out.join(format!("{period}/audit.json")),
+                &crate::audit::json(&audit)?,
+            )?;
+            Some(audit)
+        } else {
+            None
+        };
+        self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
+        self.superseded.extend(superseded);
         self.charges_page(data, out)?;
         if self.portal.is_none() {
             self.manifest(data, &rows, out)?;
@@ -226,7 +259,8 @@ impl Site {
         g: &Group<StatementKey>,
         stmt: &StatementRef,
         previous: Option<Decimal>,
-    ) -> Value {
+        corrections: &HashMap<crate::numbers::Key, Vec<&Charge>>,
+    ) -> (Value, crate::closed_view::Shown) {
         let r = &data.rollup;
         let services = rollup::of_statement(&r.services, &g.key);
         let resources = rollup::of_statement(&r.resources, &g.key);
@@ -270,27 +304,115 @@ impl Site {
         let project = self.projects.get(&stmt.project);
         warnings.extend(allocation_warnings(data, &stmt.project));
         let ledger = crate::ledger::find(&data.ledger, &g.key).map(crate::ledger::view::statement);
-        context! {
+        let shown = crate::closed_view::Shown {
+            pi_name: self.pi_name(&stmt.pi),
+            department: project.map(|p| p.pi.department.clone()).unwrap_or_default(),
+            project_name: self.project_name(&stmt.project),
+            previous,
+            warnings,
+        }
+        .or_recorded(data, &stmt.number);
+        let posted = corrections
+            .get(&g.key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let extra = crate::closed_view::statement_extra(data, stmt, posted, &|s| {
+            self.config.source_name(s).to_string()
+        });
+        let ctx = context! {
             ledger => Serde(ledger),
             title => format!("Statement {} — {}", stmt.number, data.dir.period.long_name()),
             number => &stmt.number,
             period => data.dir.period.to_string(),
             period_name => data.dir.period.long_name(),
-            pi => context! { email => &stmt.pi, name => self.pi_name(&stmt.pi), department => project.map(|p| p.pi.department.clone()).unwrap_or_default() },
-            project => context! { id => &stmt.project, name => self.project_name(&stmt.project) },
+            pi => context! { email => &stmt.pi, name => &shown.pi_name, department => &shown.department },
+            project => context! { id => &stmt.project, name => &shown.project_name },
             fund => &stmt.fund,
             currency => currency,
             sections => Serde(sections),
             totals => Serde(Amounts::new(&stmt.sums, currency)),
-            change => Serde(view::change(stmt.sums.billed, previous, currency)),
-            warnings => warnings,
+            change => Serde(view::change(stmt.sums.billed, shown.previous, currency)),
+            warnings => &shown.warnings,
             pdf => format!("{}.pdf", stmt.html.rsplit('/').next().unwrap_or("").trim_end_matches(".html")),
             pi_href => format!("pis/{}.html", self.pi_slugs.known(&stmt.pi).unwrap_or("none")),
             project_href => format!("projects/{}.html", self.project_slugs.known(&stmt.project).unwrap_or("none")),
-        }
+            ..extra
+        };
+        (ctx, shown)
     }
 
-    fn period_index(&self, data: &PeriodData, rows: &[StatementRef], out: &Path) -> Result<()> {
+    /// Superseded statements of the period, rendered again from their recorded
+    /// rows at `<P>/superseded/<number>.html` with a "superseded by" banner.
+    fn render_superseded(
+        &self,
+        data: &PeriodData,
+        current: &[StatementRef],
+        out: &Path,
+    ) -> Result<Vec<StatementRef>> {
+        let period = data.dir.period;
+        let mut refs = Vec::new();
+        for s in &data.superseded {
+            let i = &s.issued;
+            let Some(g) = s.rollup.statements.first() else {
+                continue;
+            };
+            let rel = format!("{period}/superseded/{}", crate::slug::slugify(&i.number));
+            let sections =
+                view::sections(&s.rollup.services, &s.rollup.resources, &i.currency, &|x| {
+                    self.config.source_name(x).to_string()
+                });
+            let posted = crate::numbers::corrections_by_key(&s.charges);
+            let posted: Vec<&Charge> = posted.into_values().flatten().collect();
+            let corrections = crate::closed_view::sections(&posted, &i.currency, &|x| {
+                self.config.source_name(x).to_string()
+            });
+            let stmt = StatementRef {
+                period,
+                number: i.number.clone(),
+                pi: i.pi_email.clone(),
+                project: i.project_id.clone(),
+                fund: i.fund_org.clone(),
+                currency: i.currency.clone(),
+                html: format!("{rel}.html"),
+                pdf: format!("{rel}.pdf"),
+                sums: g.sums.clone(),
+                // A superseded statement was issued before credits were part of the record.
+                due: g.sums.billed,
+                credits: Decimal::ZERO,
+                surcharges: Decimal::ZERO,
+                replaces: i.replaces.clone(),
+                shown: Default::default(),
+            };
+            let ctx = context! {
+                title => format!("Statement {} (superseded) — {}", i.number, period.long_name()),
+                ledger => (),
+                number => &i.number, period => period.to_string(), period_name => period.long_name(),
+                pi => context! { email => &i.pi_email, name => &i.pi_name, department => &i.department },
+                project => context! { id => &i.project_id, name => &i.project_name },
+                fund => &i.fund_org, currency => &i.currency, sections => Serde(sections), corrections => Serde(corrections),
+                totals => Serde(Amounts::new(&g.sums, &i.currency)),
+                change => Serde(view::change(g.sums.billed, i.previous.as_deref().and_then(|p| p.parse().ok()), &i.currency)),
+                warnings => &i.warnings, replaces => &i.replaces,
+                superseded_by => i.superseded_by.clone().unwrap_or_default(), superseded => true,
+                superseded_href => current.iter().find(|r| Some(&r.number) == i.superseded_by.as_ref()).map(|r| format!("../../{}", r.html)),
+                pdf => format!("{}.pdf", crate::slug::slugify(&i.number)),
+                pi_href => format!("pis/{}.html", self.pi_slugs.known(&i.pi_email).unwrap_or("none")),
+                project_href => format!("projects/{}.html", self.project_slugs.known(&i.project_id).unwrap_or("none")),
+            };
+            self.page(out, &stmt.html, "statement.html", ctx)?;
+            refs.push(stmt);
+        }
+        Ok(refs)
+    }
+
+    fn period_index(
+        &self,
+        data: &PeriodData,
+        rows: &[StatementRef],
+        superseded: &[StatementRef],
+        audit: Option<&crate::audit::Audit>,
+        out: &Path,
+    ) -> Result<()> {
         let period = data.dir.period;
         let r = &data.rollup;
         let mut by_source: BTreeMap<(String, String), Sums> = BTreeMap::new();
@@ -314,6 +436,7 @@ impl Site {
             stale => &data.stale,
             basis => self.config.billing.basis.describe(),
             imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
+            ..crate::closed_view::period_extra(data, audit, self.repository.describe(), superseded)
         })
     }
 
@@ -327,7 +450,7 @@ impl Site {
             .map(|s| context! {
                 number => &s.number, period => s.period.to_string(), pi_email => &s.pi, pi_name => self.pi_name(&s.pi), project_id => &s.project,
                 project_name => self.project_name(&s.project), fund_org => &s.fund, currency => &s.currency,
-                html => &s.html, pdf => &s.pdf, amounts => Serde(Amounts::new(&s.sums, &s.currency)),
+                html => &s.html, pdf => &s.pdf, amounts => Serde(Amounts::new(&s.sums, &s.currency)), replaces => &s.replaces,
                 list_cost => s.sums.list.normalize().to_string(), discount => s.sums.discount().normalize().to_string(), billed_cost => s.sums.billed.normalize().to_string(),
                 credits => format!("{:.2}", s.credits), surcharges => format!("{:.2}", s.surcharges), due => format!("{:.2}", s.due), due_text => format(s.due, &s.currency),
                 cc => self.projects.get(&s.project).map(|p| p.cc.clone()).unwrap_or_default(),

@@ -41,9 +41,18 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// The charges a person can still decide: for a closed period, those of its
+/// inputs held now (what it issued cannot change).
+fn reviewable(data: &PeriodData) -> &[Charge] {
+    if data.status == "closed" {
+        &data.held_now
+    } else {
+        &data.charges
+    }
+}
+
 fn print_held(data: &PeriodData) {
-    let held: Vec<&Charge> = data
-        .charges
+    let held: Vec<&Charge> = reviewable(data)
         .iter()
         .filter(|c| c.state == State::Held)
         .collect();
@@ -112,8 +121,7 @@ fn print_held(data: &PeriodData) {
 
 /// Append undecided held charges as `decision: pending`, keeping the file as is.
 fn append_pending(data: &PeriodData) -> Result<usize> {
-    let undecided: Vec<&Charge> = data
-        .charges
+    let undecided: Vec<&Charge> = reviewable(data)
         .iter()
         .filter(|c| c.state == State::Held && c.decision.is_none())
         .collect();
@@ -165,16 +173,29 @@ fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {
 }
 
 pub fn close(g: &Global, period: &str) -> Result<u8> {
-    let dir = find_dir(g, period)?;
-    let file = crate::close::close(&dir)?;
+    let p = parse_period(period)?;
+    let done = crate::closing::close(&g.root, &g.config_path(), p)?;
+    if !done.problems.is_empty() {
+        super::report_problems(&done.problems, &format!("{p} was not closed"));
+        return Ok(INVALID);
+    }
     if !g.quiet {
         println!(
-            "closed {}: {} input digest{} recorded in {}",
-            dir.period,
-            file.digests.len(),
-            super::plural(file.digests.len()),
-            dir.shown("period.yaml")
+            "closed {p}: {} statement{} issued, {} rows recorded in periods/{p}/{}, {} input digest{} in periods/{p}/period.yaml",
+            done.statements,
+            super::plural(done.statements),
+            done.rows,
+            crate::issued::FILE,
+            done.digests,
+            super::plural(done.digests),
         );
+        if done.corrections > 0 {
+            println!(
+                "  including {} correction row{} to earlier closed periods",
+                done.corrections,
+                super::plural(done.corrections)
+            );
+        }
     }
     Ok(0)
 }
@@ -184,9 +205,13 @@ pub fn reopen(g: &Global, period: &str, reason: &str) -> Result<u8> {
         bail!("--reason must say why the period is reopened");
     }
     let dir = find_dir(g, period)?;
-    crate::close::reopen(&dir, reason)?;
+    crate::close::refuse_if_corrected_later(&g.root, &dir)?;
+    crate::close::reopen(&dir, &g.root, reason.trim())?;
     if !g.quiet {
-        println!("reopened {}", dir.period);
+        println!(
+            "reopened {}: rebuild to reissue the statements that change (they get -R numbers); close it again when done",
+            dir.period
+        );
     }
     Ok(0)
 }

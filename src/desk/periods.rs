@@ -23,12 +23,23 @@ fn internal(e: anyhow::Error) -> Reply {
 pub fn close(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> {
     let r: PeriodRequest = json(req)?;
     let dir = period_dir(desk, &r.period)?;
-    let file = crate::close::close(&dir).map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    let done = crate::closing::close(&desk.root, &desk.config, dir.period)
+        .map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    if let Some(p) = done.problems.first() {
+        return Err(Reply::error(
+            409,
+            format!(
+                "{} was not closed: {} problem(s), first: {p}",
+                dir.period,
+                done.problems.len()
+            ),
+        ));
+    }
     let build = desk.rebuild();
     Ok(Reply::json(
         200,
         &json!({
-            "message": format!("closed {}: {} input digests recorded in {}", dir.period, file.digests.len(), dir.shown("period.yaml")),
+            "message": format!("closed {}: {} statements issued, {} input digests recorded in {}", dir.period, done.statements, done.digests, dir.shown("period.yaml")),
             "build": build,
         }),
     ))
@@ -42,7 +53,9 @@ pub fn reopen(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply>
         return Err(Reply::error(400, "say why the period is reopened"));
     }
     let dir = period_dir(desk, &r.period)?;
-    crate::close::reopen(&dir, reason).map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    crate::close::refuse_if_corrected_later(&desk.root, &dir)
+        .and_then(|()| crate::close::reopen(&dir, &desk.root, reason))
+        .map_err(|e| Reply::error(409, format!("{e:#}")))?;
     let build = desk.rebuild();
     Ok(Reply::json(
         200,

@@ -166,7 +166,7 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
         let month = month(config, req, period, bytes, after, import)?;
         plan.months.push(month);
     }
-    refuse_closed(req.root, &mut plan)?;
+    note_closed(req.root, &mut plan);
     Ok(plan)
 }
 
@@ -299,8 +299,9 @@ fn totals_of(config: &Config, path: &Path, source: &str) -> Result<Totals> {
     Ok(t.totals)
 }
 
-/// A closed month is never changed by an import (corrections go elsewhere).
-fn refuse_closed(root: &Path, plan: &mut Plan) -> Result<()> {
+/// A closed month keeps its issued statements: its new data is imported, and
+/// the build posts the differences as corrections in the first open period.
+fn note_closed(root: &Path, plan: &mut Plan) {
     for m in &plan.months {
         if m.change == Change::Unchanged {
             continue;
@@ -314,16 +315,12 @@ fn refuse_closed(root: &Path, plan: &mut Plan) -> Result<()> {
         };
         let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
         if value.get("status").and_then(|s| s.as_str()) == Some("closed") {
-            plan.problems.push(Problem::file(
-                format!("periods/{}/period.yaml", m.period),
-                format!(
-                    "period {} is closed: the import would change its {} data; nothing was imported (reopen it with `ocb reopen {}` first)",
-                    m.period, plan.source, m.period
-                ),
+            plan.notes.push(format!(
+                "{} is closed: its differences will be posted as corrections in the first open period",
+                m.period
             ));
         }
     }
-    Ok(())
 }
 
 /// Write a plan: each month's file atomically, the files it replaces

@@ -46,6 +46,9 @@ pub struct Statement {
     pub cc: Vec<String>,
     #[serde(default)]
     pub pi_href: String,
+    /// The statement this one reissues (after `ocb reopen`).
+    #[serde(default)]
+    pub replaces: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -172,6 +175,7 @@ mod tests {
             due_text: None,
             cc: cc.iter().map(|c| c.to_string()).collect(),
             pi_href: String::new(),
+            replaces: None,
         }
     }
 

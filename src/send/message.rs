@@ -176,7 +176,7 @@ impl Composer {
                 let (sent_at, changed) = p.previously.clone().unzip();
                 context! {
                     project => &s.project_id, name => &s.project_name, fund => &s.fund_org, number => &s.number,
-                    currency => &s.currency, amounts => Serde(due_amounts(s)), attachment => p.filename(),
+                    currency => &s.currency, amounts => Serde(due_amounts(s)), attachment => p.filename(), replaces => &s.replaces,
                     previously_sent => sent_at.map(|t| t.get(..10).unwrap_or(&t).to_string()), changed => changed.unwrap_or(false),
                 }
             })
@@ -360,6 +360,7 @@ mod tests {
             due_text: None,
             cc: vec!["m@x.edu".into()],
             pi_href: "pis/a-x-edu.html".into(),
+            replaces: None,
         }
     }
 

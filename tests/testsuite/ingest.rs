@@ -641,7 +641,7 @@ fn a_plain_folder_of_daily_gz_files_imports_all_of_them() {
 }
 
 #[test]
-fn a_closed_period_is_refused_by_import() {
+fn a_closed_period_is_imported_with_a_note_and_its_statements_stay_issued() {
     let dir = repo();
     let (a, _) = rows("2025-01", 3, 1);
     let f = dir.path().join("drop/aws.csv");
@@ -652,17 +652,26 @@ fn a_closed_period_is_refused_by_import() {
         .args(["close", "2025-01"])
         .assert()
         .success();
+    let period_yaml = std::fs::read(dir.path().join("periods/2025-01/period.yaml")).unwrap();
     let (b, _) = rows("2025-01", 4, 2);
     std::fs::write(&f, csv_text(&b)).unwrap();
     let before = tree(dir.path());
+    // `--force`: a plain file replaces a plain file imported before.
     ocb(dir.path())
         .arg("import")
         .arg(&f)
         .args(["--source", "aws", "--force"])
         .assert()
-        .code(1)
-        .stderr(predicate::str::contains("period 2025-01 is closed"));
-    assert_eq!(tree(dir.path()), before);
+        .success()
+        .stderr(predicate::str::contains(
+            "note: 2025-01 is closed: its differences will be posted as corrections in the first open period",
+        ));
+    // The re-delivery is imported; the closed month's record is untouched.
+    assert_ne!(tree(dir.path()), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("periods/2025-01/period.yaml")).unwrap(),
+        period_yaml
+    );
 }
 
 #[test]

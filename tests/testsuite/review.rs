@@ -295,7 +295,7 @@ fn review_write_appends_pending_and_keeps_comments() {
 }
 
 #[test]
-fn a_closed_period_refuses_changed_inputs() {
+fn a_period_closed_without_an_issued_record_refuses_changed_inputs() {
     let dir = repo("basic");
     let root = dir.path();
     ocb(root).args(["close", "2025-01"]).assert().success();
@@ -311,6 +311,8 @@ fn a_closed_period_refuses_changed_inputs() {
         .assert()
         .success()
         .stdout(predicate::str::contains("closed"));
+    // As an older ocb closed periods: digests only, no issued record.
+    std::fs::remove_file(root.join("periods/2025-01/issued.csv.gz")).unwrap();
     build(root).success();
     let before = read(root.join("output/summary.json"));
     let aws = root.join("periods/2025-01/aws.csv");
@@ -333,9 +335,14 @@ fn a_closed_period_refuses_changed_inputs() {
         .assert()
         .success();
     build(root).success();
+    let period = read(root.join("periods/2025-01/period.yaml"));
     assert!(
-        read(root.join("periods/2025-01/period.yaml"))
-            .contains("AWS re-issued the January invoice")
+        period.contains("AWS re-issued the January invoice"),
+        "{period}"
+    );
+    assert!(
+        period.contains("status: open") && period.contains("action: reopened"),
+        "{period}"
     );
 }
 

@@ -14,7 +14,7 @@ const USER_VAR: &str = "OCB_TEST_SMTP_USER";
 const PASS_VAR: &str = "OCB_TEST_SMTP_PASSWORD";
 
 /// True when the SMTP tests can run: always in CI, else when aiosmtpd and Chromium exist.
-fn available() -> bool {
+pub fn available() -> bool {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let smtp = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
@@ -29,14 +29,14 @@ fn available() -> bool {
 }
 
 /// A running `smtp_server.py serve`, stopped when dropped.
-struct Server {
+pub struct Server {
     child: Child,
-    port: u16,
+    pub port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start(args: &[&str]) -> Server {
+    pub fn start(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new("python3")
             .arg(SCRIPT)
@@ -57,7 +57,7 @@ impl Server {
     }
 
     /// Every message received, in order, as parsed by the script.
-    fn messages(&self) -> Vec<Value> {
+    pub fn messages(&self) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("server dir")
             .map(|e| e.expect("entry").path())

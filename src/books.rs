@@ -1,0 +1,342 @@
+//! The books across periods: an open period is built from its inputs; a
+//! closed one from what it issued (`issued.csv.gz`), while the difference
+//! between that and what its inputs say now is posted as corrections in the
+//! first open period after it. See docs/CLOSING.md.
+
+use crate::build::Repo;
+use crate::charge::{Charge, Interner, State};
+use crate::close::{Issued, PeriodFile, Status};
+use crate::correct::Pending;
+use crate::flag::SourceTotals;
+use crate::issued::{self, Row};
+use crate::numbers::Key;
+use crate::period::Period;
+use crate::pipeline::{self, PeriodData, Superseded};
+use crate::problem::Problem;
+use anyhow::Result;
+use std::collections::{BTreeMap, HashMap};
+
+pub struct Books {
+    files: Vec<PeriodFile>,
+    /// Periods whose period.yaml could not be read: nothing is built from them.
+    broken: Vec<bool>,
+    pending: Pending,
+    /// Origin period → later closed periods that issued corrections to it.
+    posted_in: BTreeMap<Period, Vec<Period>>,
+}
+
+impl Books {
+    /// Read every period.yaml once; their problems fail the build.
+    pub fn new(repo: &Repo, problems: &mut Vec<Problem>) -> Books {
+        let mut files = Vec::new();
+        let mut broken = Vec::new();
+        let mut posted_in: BTreeMap<Period, Vec<Period>> = BTreeMap::new();
+        for dir in &repo.periods {
+            let (file, mut found) = crate::close::load(dir);
+            broken.push(!found.is_empty());
+            problems.append(&mut found);
+            for c in &file.corrections {
+                if let Ok(p) = c.period.parse::<Period>() {
+                    let list = posted_in.entry(p).or_default();
+                    if !list.contains(&dir.period) {
+                        list.push(dir.period);
+                    }
+                }
+            }
+            files.push(file);
+        }
+        Books {
+            files,
+            broken,
+            pending: Pending::default(),
+            posted_in,
+        }
+    }
+
+    fn first_open_after(&self, repo: &Repo, i: usize) -> Option<Period> {
+        (i + 1..repo.periods.len())
+            .find(|&j| self.files[j].status == Status::Open)
+            .map(|j| repo.periods[j].period)
+    }
+
+    /// Period `i`, ready to render; `None` when its inputs have problems.
+    pub fn period(
+        &mut self,
+        repo: &Repo,
+        i: usize,
+        previous: Option<&SourceTotals>,
+        strings: &mut Interner,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<PeriodData>> {
+        let dir = &repo.periods[i];
+        if self.broken[i] {
+            return Ok(None);
+        }
+        let file = self.files[i].clone();
+        let record = issued::read(
+            &dir.dir.join(issued::FILE),
+            &dir.shown(issued::FILE),
+            strings,
+        )?;
+        if file.status == Status::Closed {
+            if let Some(rows) = record {
+                return self
+                    .closed(repo, i, file, rows, previous, strings, problems)
+                    .map(Some);
+            }
+            problems.extend(unrecorded_changes(dir, &file));
+        }
+        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, strings);
+        if !load_problems.is_empty() {
+            // A period with bad rows builds nothing rather than a partial statement.
+            problems.append(&mut load_problems);
+            return Ok(None);
+        }
+        let (charges, corrections) = match file.status {
+            Status::Open => {
+                let (charges, mut late) = self.late_rows(repo, i, charges, strings);
+                late.extend(self.pending.take());
+                (charges, late)
+            }
+            Status::Closed => (charges, Vec::new()),
+        };
+        let (mut data, mut found) = pipeline::process(
+            dir.clone(),
+            file,
+            charges,
+            corrections,
+            &repo.config,
+            &repo.projects,
+            previous,
+            strings,
+        )?;
+        problems.append(&mut found);
+        if let Some(rows) = record {
+            data.superseded = reissued(&data, &rows)?;
+        }
+        Ok(Some(data))
+    }
+
+    /// Rows of an open period that belong to an earlier closed one (by
+    /// BillingPeriodStart, or a FOCUS `Correction` by ChargePeriodStart) are
+    /// corrections to it: attributed here and named after its statement.
+    fn late_rows(
+        &self,
+        repo: &Repo,
+        i: usize,
+        charges: Vec<Charge>,
+        strings: &mut Interner,
+    ) -> (Vec<Charge>, Vec<Charge>) {
+        let here = repo.periods[i].period;
+        let closed: HashMap<Period, HashMap<Key, &str>> = (0..i)
+            .filter(|&j| self.files[j].status == Status::Closed)
+            .map(|j| {
+                let numbers = self.files[j]
+                    .statements
+                    .iter()
+                    .map(|s| (s.key(), s.number.as_str()))
+                    .collect();
+                (repo.periods[j].period, numbers)
+            })
+            .collect();
+        let belongs = |c: &Charge| {
+            let by_billing = Period::of(c.billing_period_start);
+            let by_charge = c
+                .charge_period_start
+                .filter(|_| c.is_correction())
+                .map(Period::of);
+            [Some(by_billing), by_charge]
+                .into_iter()
+                .flatten()
+                .find(|p| *p < here && closed.contains_key(p))
+        };
+        let (mut late, charges): (Vec<Charge>, Vec<Charge>) =
+            charges.into_iter().partition(|c| belongs(c).is_some());
+        crate::attribute::attribute(&mut late, &repo.config.tags, &repo.projects, strings);
+        for c in &mut late {
+            let Some(period) = belongs(c) else { continue };
+            let a = &c.attribution;
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
+            let statement = closed[&period].get(&key).copied().unwrap_or("");
+            // No target: a row of this period, not a difference computed from one.
+            c.origin = Some(Box::new(crate::charge::Origin {
+                period,
+                statement: statement.to_string(),
+                removed: false,
+                target: String::new(),
+            }));
+        }
+        (charges, late)
+    }
+
+    /// A closed period with its record: rendered from what it issued; the
+    /// difference with its inputs now becomes pending corrections.
+    #[allow(clippy::too_many_arguments)]
+    fn closed(
+        &mut self,
+        repo: &Repo,
+        i: usize,
+        file: PeriodFile,
+        rows: Vec<Row>,
+        previous: Option<&SourceTotals>,
+        strings: &mut Interner,
+        problems: &mut Vec<Problem>,
+    ) -> Result<PeriodData> {
+        let dir = &repo.periods[i];
+        let (old, now): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.superseded);
+        let statements: Vec<String> = now.iter().map(|r| r.statement.clone()).collect();
+        let charges: Vec<Charge> = now.into_iter().map(|r| r.charge).collect();
+        let (mut data, mut found) = pipeline::from_record(dir.clone(), file.clone(), charges)?;
+        problems.append(&mut found);
+        data.superseded = superseded(file.superseded.clone(), &old)?;
+        for c in data.charges.iter().filter(|c| c.state == State::Billed) {
+            if c.origin.is_some() {
+                self.pending.posted(c);
+            }
+        }
+        data.corrected_in = self.posted_in.get(&dir.period).cloned().unwrap_or_default();
+        let settings = crate::close::settings(&repo.root, &repo.config_path);
+        let changed = crate::close::changed_inputs(dir, &file)?;
+        if changed.is_empty() && settings == file.settings {
+            return Ok(data);
+        }
+        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, strings);
+        if !load_problems.is_empty() {
+            problems.append(&mut load_problems);
+            return Ok(data);
+        }
+        let numbering = PeriodFile {
+            statements: file.statements.clone(),
+            ..PeriodFile::default()
+        };
+        let (current, mut found) = pipeline::process(
+            dir.clone(),
+            numbering,
+            charges,
+            Vec::new(),
+            &repo.config,
+            &repo.projects,
+            previous,
+            strings,
+        )?;
+        problems.append(&mut found);
+        let issued: Vec<(&str, &Charge)> = statements
+            .iter()
+            .map(String::as_str)
+            .zip(&data.charges)
+            .filter(|(_, c)| c.state == State::Billed && c.origin.is_none())
+            .collect();
+        let billed: Vec<&Charge> = current
+            .charges
+            .iter()
+            .filter(|c| c.state == State::Billed)
+            .collect();
+        let numbers: HashMap<Key, &str> = file
+            .statements
+            .iter()
+            .map(|s| (s.key(), s.number.as_str()))
+            .collect();
+        let statement_of = |c: &Charge| {
+            let a = &c.attribution;
+            let key = crate::rollup::StatementKey {
+                currency: c.currency.to_string(),
+                pi: a.pi_email.to_string(),
+                project: a.project_id.to_string(),
+                fund: a.fund_org.to_string(),
+            };
+            numbers.get(&key).map(|n| n.to_string()).unwrap_or_default()
+        };
+        let found = crate::correct::diff(dir.period, &issued, &billed, &statement_of);
+        if !found.is_empty()
+            && let Some(target) = self.first_open_after(repo, i)
+            && !data.corrected_in.contains(&target)
+        {
+            data.corrected_in.push(target);
+        }
+        found.into_iter().for_each(|c| self.pending.add(c));
+        data.held_now = current
+            .charges
+            .into_iter()
+            .filter(|c| c.state == State::Held)
+            .collect();
+        Ok(data)
+    }
+
+    /// Corrections left with no open period to go to are problems.
+    pub fn finish(&self, problems: &mut Vec<Problem>) {
+        for (period, (n, _)) in self.pending.origins() {
+            problems.push(Problem::file(
+                format!("periods/{period}"),
+                format!(
+                    "{n} row{} of closed period {period} differ from what was issued, and no open period after it can take the corrections: add `periods/{}/` (an empty folder is enough), or `ocb reopen {period} --reason \"...\"` to reissue",
+                    if n == 1 { "" } else { "s" },
+                    period.next()
+                ),
+            ));
+        }
+    }
+}
+
+/// A closed period without an issued record (closed by an older ocb): its
+/// inputs must not change, as before.
+fn unrecorded_changes(dir: &crate::discover::PeriodDir, file: &PeriodFile) -> Vec<Problem> {
+    let hint = format!(
+        "period {} was closed on {} without an issued record; run `ocb reopen {} --reason \"...\"` and close it again",
+        dir.period,
+        file.closed_on.as_deref().unwrap_or("?"),
+        dir.period
+    );
+    match crate::close::changed_inputs(dir, file) {
+        Ok(changed) => changed
+            .into_iter()
+            .map(|c| {
+                let (name, what) = c.rsplit_once(' ').unwrap_or((&c, "changed"));
+                Problem::file(
+                    dir.shown(name),
+                    format!("{what} since the period was closed: {hint}"),
+                )
+            })
+            .collect(),
+        Err(e) => vec![Problem::file(dir.shown("period.yaml"), format!("{e:#}"))],
+    }
+}
+
+/// Superseded statements with their recorded rows, rolled up to render again.
+fn superseded(list: Vec<Issued>, rows: &[Row]) -> Result<Vec<Superseded>> {
+    let mut out = Vec::new();
+    for issued in list {
+        let charges: Vec<Charge> = rows
+            .iter()
+            .filter(|r| r.statement == issued.number)
+            .map(|r| r.charge.clone())
+            .collect();
+        let rollup = crate::rollup::rollup(&charges)?;
+        out.push(Superseded {
+            issued,
+            rollup,
+            charges,
+        });
+    }
+    Ok(out)
+}
+
+/// A reopened period: statements issued before whose number is not given
+/// again are superseded (by the reissue of the same key, or withdrawn).
+fn reissued(data: &PeriodData, rows: &[Row]) -> Result<Vec<Superseded>> {
+    let given: HashMap<&str, &Key> = data.numbers.iter().map(|(k, n)| (n.as_str(), k)).collect();
+    let mut list = data.file.superseded.clone();
+    for s in &data.file.statements {
+        if given.contains_key(s.number.as_str()) {
+            continue;
+        }
+        let mut s = s.clone();
+        s.superseded_by = data.numbers.get(&s.key()).cloned();
+        list.push(s);
+    }
+    superseded(list, rows)
+}
