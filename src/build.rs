@@ -158,6 +158,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         report.pdfs =
             crate::pdf::print_all(&repo, &site.statements, &dir, &opts.periods, opts.quiet)?;
     }
+    if report.pdfs < site.statements.len() {
+        crate::pdf_links::unlink_missing(&dir)?;
+    }
     write::replace(staged, &opts.out)?;
     Ok(report)
 }
@@ -165,13 +168,15 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
 /// A period's machine-readable outputs: charges.csv, statements.csv, journal.csv.
 fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     let p = out.join(data.dir.period.to_string());
-    let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
-        .context("cannot write charges.csv")?;
+    let path = write::ensure_dir(&p)?.join("charges.csv");
+    let failed = || format!("cannot write `{}`", path.display());
+    let file = std::fs::File::create(&path).with_context(failed)?;
     outputs::charges_csv(
         &data.charges,
         data.dir.period,
         std::io::BufWriter::new(file),
-    )?;
+    )
+    .with_context(failed)?;
     let statements: Vec<_> = data
         .rollup
         .statements

@@ -191,6 +191,6 @@ fn save(dir: &PeriodDir, file: &PeriodFile) -> Result<()> {
         "# written by `ocb close` / `ocb reopen`; commit it with the period\n{}",
         serde_yaml::to_string(file)?
     );
-    std::fs::write(dir.period_yaml(), text)
-        .with_context(|| format!("cannot write `{}`", dir.shown("period.yaml")))
+    crate::write::atomic(&dir.period_yaml(), text.as_bytes())
+        .with_context(|| format!("`{}` was not changed", dir.shown("period.yaml")))
 }

@@ -47,6 +47,7 @@ pub fn load(
             charges.append(&mut loaded.charges);
         }
     }
+    problems.extend(crate::precision::check(&mut charges));
     (charges, problems)
 }
 

@@ -23,6 +23,7 @@ pub fn run(g: &Global, kind: ConvertKind) -> Result<u8> {
             "--source `{source}`: use lowercase letters, digits, `-` and `_` (it becomes the file name)"
         );
     }
+    let _lock = crate::lock::acquire(&g.root, "convert")?;
     let dest = destination(g, args, period, source)?;
     let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
     let (projects, mut problems) = Projects::load(&g.root.join("projects.yaml"), "projects.yaml");

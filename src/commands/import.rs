@@ -20,15 +20,18 @@ pub fn run(g: &Global, file: &Path, source: &str, force: bool) -> Result<u8> {
             "--source `{source}`: use lowercase letters, digits, `-` and `_` (it becomes the file name)"
         );
     }
+    let _lock = crate::lock::acquire(&g.root, "import")?;
     let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
     let shown = file.display().to_string();
-    let loaded = crate::load::load_file(
+    let mut loaded = crate::load::load_file(
         file,
         &shown,
         source,
         &config.currency,
         &mut Interner::default(),
     );
+    let precision = crate::precision::check(&mut loaded.charges);
+    loaded.problems.extend(precision);
     if !loaded.problems.is_empty() {
         super::report_problems(&loaded.problems, "nothing was imported");
         return Ok(INVALID);
@@ -104,8 +107,10 @@ fn split(
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
         // Temporary files are private (0600); an imported period file is an ordinary one.
         let tmp = tempfile::Builder::new()
+            .prefix(".ocb-tmp-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .tempfile_in(dir)?;
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot write in `{}`", dir.display()))?;
 
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp));
         w.write_byte_record(&header)?;
@@ -118,16 +123,27 @@ fn split(
         let (w, n) = writers
             .get_mut(&Period::of(date))
             .context("row outside the validated periods")?;
-        w.write_byte_record(&record)?;
+        w.write_byte_record(&record)
+            .with_context(|| format!("cannot write `{}`", target(&Period::of(date)).display()))?;
         *n += 1;
     }
-    let mut counts = BTreeMap::new();
+    // Every file complete and on disk before any is put in place: a full disk
+    // fails here, with no period half-imported.
+    let mut done = Vec::new();
     for (p, (w, n)) in writers {
+        let failed = || format!("cannot write `{}`", target(&p).display());
         let tmp = w
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))
+            .with_context(failed)?
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))
+            .with_context(failed)?;
+        tmp.as_file().sync_all().with_context(failed)?;
+        done.push((p, tmp, n));
+    }
+    let mut counts = BTreeMap::new();
+    for (p, tmp, n) in done {
         tmp.persist(target(&p))
             .with_context(|| format!("cannot write `{}`", target(&p).display()))?;
         counts.insert(p, n);

@@ -7,10 +7,12 @@ use crate::money::format;
 use crate::pipeline::PeriodData;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::io::Write;
 
 pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     let only = period.map(parse_period).transpose()?;
+    let _lock = write
+        .then(|| crate::lock::acquire(&g.root, "review --write"))
+        .transpose()?;
     let repo = crate::build::open(&g.root, &g.config_path())?;
     if let Some(p) = only
         && !repo.periods.iter().any(|d| d.period == p)
@@ -121,7 +123,11 @@ fn append_pending(data: &PeriodData) -> Result<usize> {
         return Ok(0);
     }
     let path = data.dir.review_path();
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
     let mut text = String::new();
     if !existing.is_empty() && !existing.ends_with('\n') {
         text.push('\n');
@@ -133,12 +139,8 @@ fn append_pending(data: &PeriodData) -> Result<usize> {
     for c in &undecided {
         text.push_str(&pending_entry(c));
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot open `{}`", path.display()))?;
-    f.write_all(text.as_bytes())?;
+    // Appended by replacing the whole file: a full disk must not leave half an entry.
+    crate::write::atomic(&path, format!("{existing}{text}").as_bytes())?;
     Ok(undecided.len())
 }
 
@@ -178,6 +180,7 @@ fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {
 }
 
 pub fn close(g: &Global, period: &str) -> Result<u8> {
+    let _lock = crate::lock::acquire(&g.root, "close")?;
     let dir = find_dir(g, period)?;
     let file = crate::close::close(&dir)?;
     if !g.quiet {
@@ -196,6 +199,7 @@ pub fn reopen(g: &Global, period: &str, reason: &str) -> Result<u8> {
     if reason.trim().is_empty() {
         bail!("--reason must say why the period is reopened");
     }
+    let _lock = crate::lock::acquire(&g.root, "reopen")?;
     let dir = find_dir(g, period)?;
     crate::close::reopen(&dir, reason)?;
     if !g.quiet {

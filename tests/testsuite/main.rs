@@ -6,6 +6,8 @@ mod common;
 mod convert;
 mod pdf;
 mod pipeline;
+mod properties;
+mod reliability;
 mod review;
 mod send;
 mod serve;
