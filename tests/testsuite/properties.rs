@@ -284,7 +284,7 @@ fn statements(out: &Path) -> BTreeMap<String, String> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 12,
+        cases: 20,
         max_shrink_iters: 64,
         failure_persistence: None,
         ..ProptestConfig::default()
