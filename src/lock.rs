@@ -60,13 +60,14 @@ pub fn acquire(root: &Path, command: &str) -> Result<RepoLock> {
             }
         }
     }
-    if let Some(stale) = Holder::parse(&read(&mut file)) {
-        if stale.pid != std::process::id() && !alive(stale.pid) {
-            eprintln!(
-                "ocb: took over the lock of pid {} (`ocb {}`, started {}), which is no longer running",
-                stale.pid, stale.command, stale.started
-            );
-        }
+    if let Some(stale) = Holder::parse(&read(&mut file))
+        && stale.pid != std::process::id()
+        && !alive(stale.pid)
+    {
+        eprintln!(
+            "ocb: took over the lock of pid {} (`ocb {}`, started {}), which is no longer running",
+            stale.pid, stale.command, stale.started
+        );
     }
     // The OS lock is what excludes; the holder's name only explains. On a full
     // disk it may not fit, and the command goes on to report its own failure.

@@ -570,3 +570,24 @@ fn import_close_and_review_on_a_full_disk_change_nothing() {
     );
     assert!(!root.join("periods/2025-03").join("aws.csv").exists());
 }
+
+/// Found by fuzzing (csv_loader): a quoted newline in a header cell split the
+/// problem naming that column over two lines.
+#[test]
+fn fuzz_a_header_with_a_newline_still_gives_one_problem_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.csv");
+    std::fs::write(
+        &file,
+        "BillingPeriodStart,BilledCost,\"Odd\nName\"\n2025-01-01,1.00,a\0b\n",
+    )
+    .unwrap();
+    let out = ocb(dir.path()).arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let problem = format!(
+        "{}:3: column `Odd\\nName`: cell contains a NUL byte",
+        file.display()
+    );
+    assert!(stdout.lines().any(|l| l.starts_with(&problem)), "{stdout}");
+}
