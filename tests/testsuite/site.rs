@@ -78,7 +78,7 @@ fn every_relative_link_resolves() {
             );
             // No exception for PDFs: a --no-pdf build must not link them (issue 16).
             let target = link.split(['#', '?']).next().unwrap();
-            let resolved = entry.path().parent().unwrap().join(&target);
+            let resolved = entry.path().parent().unwrap().join(target);
             assert!(
                 resolved.exists(),
                 "{} links to missing {link}",
