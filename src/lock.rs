@@ -1,4 +1,4 @@
-//! One writer at a time per billing repository: `<root>/.ocb-lock`, held with
+//! One writer at a time per billing repository: `<root>/.ocb.lock`, held with
 //! an OS file lock (released by the kernel when the holder dies, so a stale
 //! lock of a dead process is simply taken over) and naming its holder.
 
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The lock file at the repository root (listed in the scaffold's .gitignore).
-pub const FILE: &str = ".ocb-lock";
+pub const FILE: &str = ".ocb.lock";
 
 /// How long a second writer waits for the first before giving up: long enough
 /// for a quick `review --write` or `close` to finish, short enough for cron.

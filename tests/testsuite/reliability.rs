@@ -20,7 +20,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     use sha2::Digest;
     crate::common::snapshot_dir(dir)
         .into_iter()
-        .filter(|(p, _)| p != Path::new(".ocb-lock"))
+        .filter(|(p, _)| p != Path::new(".ocb.lock"))
         .map(|(p, bytes)| (p, hex::encode(sha2::Sha256::digest(bytes))))
         .collect()
 }
@@ -52,7 +52,7 @@ fn hold_lock(root: &Path, command: &str) -> std::fs::File {
         .write(true)
         .create(true)
         .truncate(true)
-        .open(root.join(".ocb-lock"))
+        .open(root.join(".ocb.lock"))
         .unwrap();
     f.try_lock().unwrap();
     write!(
@@ -124,7 +124,7 @@ fn a_lock_left_by_a_dead_process_is_taken_over() {
     let root = dir.path();
     let pid = dead_pid();
     std::fs::write(
-        root.join(".ocb-lock"),
+        root.join(".ocb.lock"),
         format!("pid: {pid}\ncommand: build\nstarted: 2026-01-31T08:00:00Z\n"),
     )
     .unwrap();
@@ -135,7 +135,7 @@ fn a_lock_left_by_a_dead_process_is_taken_over() {
         .stderr(predicate::str::contains(format!(
             "took over the lock of pid {pid} (`ocb build`, started 2026-01-31T08:00:00Z)"
         )));
-    let text = read(root.join(".ocb-lock"));
+    let text = read(root.join(".ocb.lock"));
     assert!(text.contains("command: build\n") && !text.contains(&pid.to_string()));
 }
 
@@ -155,7 +155,7 @@ fn stale_staging_folders_are_removed_and_a_live_builds_are_kept() {
     }
     ocb(root).args(["build", "--no-pdf"]).assert().success();
     let mut left = names(root, ".ocb-");
-    left.retain(|n| n != ".ocb-lock");
+    left.retain(|n| n != ".ocb.lock");
     assert_eq!(left, vec![format!(".ocb-staging-{me}-live01")]);
 }
 
