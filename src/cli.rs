@@ -85,6 +85,13 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Projects the data names against projects.yaml: known, unknown, unused
+    Projects {
+        #[command(subcommand)]
+        action: Option<ProjectsAction>,
+    },
+    /// What is missing or suspicious in this repository and machine, with the fix
+    Doctor,
     /// Scaffold a new billing repository
     Init { dir: Option<PathBuf> },
     /// Build, serve output/ on 127.0.0.1 and rebuild on change
@@ -107,6 +114,19 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ProjectsAction {
+    /// Append the projects the data names but projects.yaml lacks
+    Add {
+        /// Take id, PI and fund/org from the charges' tags
+        #[arg(long, required = true)]
+        from_data: bool,
+        /// Only the projects of this period (YYYY-MM)
+        #[arg(long)]
+        period: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum ConvertKind {
     /// Slurm `sacct --parsable2` output: one row per job, priced with your rates
     Slurm {
@@ -116,11 +136,34 @@ pub enum ConvertKind {
         #[arg(long, value_enum, default_value = "job")]
         group: SlurmGroup,
     },
-    /// Storage usage snapshots (date,path,project_id,bytes[,tier]): one row per path and tier
+    /// Storage usage snapshots (date,path,project_id,bytes[,tier]), or with
+    /// `--format isilon` daily `isi quota quotas list --format=json` files: one row per path and tier
     Storage {
         #[command(flatten)]
         args: ConvertArgs,
+        /// `csv` (one snapshot file) or `isilon` (one JSON file per day, dated in its name)
+        #[arg(long, value_enum, default_value = "csv")]
+        format: StorageFormat,
+        /// With `--format isilon`: bill `logical` bytes (default), `physical` bytes or the `hard` threshold
+        #[arg(long)]
+        bill: Option<String>,
     },
+    /// ChatGPT Edu workspace usage export (CSV): one row per user, day and usage type
+    Openai {
+        #[command(flatten)]
+        args: ConvertArgs,
+    },
+    /// Azure Local VM inventory snapshots (one JSON file per day): compute and disk rows per VM
+    AzureLocal {
+        #[command(flatten)]
+        args: ConvertArgs,
+    },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFormat {
+    Csv,
+    Isilon,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,15 +174,16 @@ pub enum SlurmGroup {
 
 #[derive(Args, Debug, Clone)]
 pub struct ConvertArgs {
-    /// The export to convert
-    pub file: PathBuf,
+    /// The export to convert (daily snapshot formats: one file per day)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
     /// Rates file (YAML): prices, subsidy; see docs/guides/
     #[arg(long)]
     pub rates: PathBuf,
     /// Billing period (YYYY-MM); usage outside it is left out
     #[arg(long)]
     pub period: String,
-    /// Source name, the output file's stem (default: hpc or storage)
+    /// Source name, the output file's stem (default: hpc, storage, openai or azure-local)
     #[arg(long)]
     pub source: Option<String>,
     /// Write here instead of <root>/periods/<period>/<source>.csv

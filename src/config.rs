@@ -64,6 +64,8 @@ impl Default for Organization {
 #[serde(deny_unknown_fields, default)]
 pub struct TagKeys {
     pub pi_email: String,
+    /// The PI's display name, read by `ocb projects add --from-data`.
+    pub pi_name: String,
     pub project_id: String,
     pub fund_org: String,
     pub cost_center: String,
@@ -75,6 +77,7 @@ impl Default for TagKeys {
     fn default() -> Self {
         TagKeys {
             pi_email: "pi_email".into(),
+            pi_name: "pi_name".into(),
             project_id: "project_id".into(),
             fund_org: "fund_org".into(),
             cost_center: "cost_center".into(),

@@ -4,6 +4,7 @@
 
 pub mod attribute;
 pub mod build;
+pub mod census;
 pub mod charge;
 pub mod cli;
 pub mod close;
@@ -11,8 +12,10 @@ pub mod commands;
 pub mod config;
 pub mod convert;
 pub mod discover;
+pub mod doctor;
 pub mod flag;
 pub mod focus;
+pub mod hints;
 pub mod interrupt;
 pub mod journal;
 pub mod load;

@@ -25,6 +25,13 @@ pub struct Project {
     pub accounts: Vec<String>,
     #[serde(default)]
     pub cc: Vec<String>,
+    /// Storage paths (Isilon quota directories) whose usage belongs here; the
+    /// longest matching prefix among all projects wins.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// People (emails) whose per-user charges (ChatGPT Edu) belong here.
+    #[serde(default)]
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -43,22 +50,29 @@ pub struct Projects {
     pub list: Vec<Project>,
     by_id: HashMap<String, usize>,
     by_account: HashMap<String, usize>,
+    /// Lowercased email → project.
+    by_user: HashMap<String, usize>,
 }
 
 impl Projects {
     pub fn new(list: Vec<Project>) -> Projects {
         let mut by_id = HashMap::new();
         let mut by_account = HashMap::new();
+        let mut by_user = HashMap::new();
         for (i, p) in list.iter().enumerate() {
             by_id.entry(p.id.clone()).or_insert(i);
             for a in &p.accounts {
                 by_account.entry(a.clone()).or_insert(i);
+            }
+            for u in &p.users {
+                by_user.entry(u.trim().to_lowercase()).or_insert(i);
             }
         }
         Projects {
             list,
             by_id,
             by_account,
+            by_user,
         }
     }
 
@@ -76,7 +90,11 @@ impl Projects {
                 );
             }
         };
-        if text.trim().is_empty() {
+        // Blank or only comments (as `ocb init` writes it): no project yet.
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
             return (Projects::default(), vec![]);
         }
         let list: Vec<Project> = match serde_yaml::from_str(&text) {
@@ -102,6 +120,7 @@ impl Projects {
                 ));
             }
         }
+        problems.extend(claimed_twice(&list, shown_as));
         (Projects::new(list), problems)
     }
 
@@ -111,6 +130,32 @@ impl Projects {
 
     pub fn by_account(&self, account: &str) -> Option<&Project> {
         self.by_account.get(account).map(|&i| &self.list[i])
+    }
+
+    /// The project whose `paths` entry is the longest prefix of `path`, taken
+    /// at a `/` boundary: `/ifs/lee` covers `/ifs/lee/x` but not `/ifs/leeward`.
+    pub fn by_path(&self, path: &str) -> Option<&Project> {
+        let mut best: Option<(usize, &Project)> = None;
+        for p in &self.list {
+            for prefix in &p.paths {
+                let prefix = prefix.trim_end_matches('/');
+                let covers = path == prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/') || prefix.is_empty());
+                if covers && best.is_none_or(|(len, _)| prefix.len() > len) {
+                    best = Some((prefix.len(), p));
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
+    /// The project listing this email in `users` (case-insensitive).
+    pub fn by_user(&self, email: &str) -> Option<&Project> {
+        self.by_user
+            .get(&email.trim().to_lowercase())
+            .map(|&i| &self.list[i])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -123,5 +168,71 @@ impl Projects {
             .iter()
             .find(|p| p.pi.email.eq_ignore_ascii_case(email) && !p.pi.name.is_empty())
             .map(|p| p.pi.name.as_str())
+    }
+}
+
+/// A path or user listed by two projects would bill one of them at random.
+fn claimed_twice(list: &[Project], shown_as: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut paths: HashMap<String, &str> = HashMap::new();
+    let mut users: HashMap<String, &str> = HashMap::new();
+    for p in list {
+        for path in &p.paths {
+            let key = path.trim_end_matches('/').to_string();
+            if let Some(first) = paths.insert(key, &p.id) {
+                problems.push(Problem::file(
+                    shown_as,
+                    format!("path `{path}` is listed by projects `{first}` and `{}`: expected one owner", p.id),
+                ));
+            }
+        }
+        for user in &p.users {
+            if let Some(first) = users.insert(user.trim().to_lowercase(), &p.id) {
+                problems.push(Problem::file(
+                    shown_as,
+                    format!("user `{user}` is listed by projects `{first}` and `{}`: expected one project per user", p.id),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn projects(yaml: &str) -> (Projects, Vec<Problem>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("projects.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        Projects::load(&p, "projects.yaml")
+    }
+
+    #[test]
+    fn the_longest_path_prefix_wins_at_a_slash() {
+        let (ps, problems) = projects(
+            "- {id: lab, pi: {email: a@x.edu}, paths: [/ifs/lee/]}\n- {id: sub, pi: {email: a@x.edu}, paths: [/ifs/lee/big]}\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let id = |path| ps.by_path(path).map(|p| p.id.as_str());
+        assert_eq!(id("/ifs/lee"), Some("lab"));
+        assert_eq!(id("/ifs/lee/small"), Some("lab"));
+        assert_eq!(id("/ifs/lee/big"), Some("sub"));
+        assert_eq!(id("/ifs/lee/big/x"), Some("sub"));
+        assert_eq!(id("/ifs/lee/bigger"), Some("lab"));
+        assert_eq!(id("/ifs/leeward"), None);
+    }
+
+    #[test]
+    fn users_match_without_case_and_once() {
+        let (ps, problems) = projects(
+            "- {id: a, pi: {email: a@x.edu}, users: [Ann@X.edu]}\n- {id: b, pi: {email: b@x.edu}, users: [ann@x.edu]}\n",
+        );
+        assert_eq!(ps.by_user("ANN@x.edu").map(|p| p.id.as_str()), Some("a"));
+        assert_eq!(
+            problems[0].to_string(),
+            "projects.yaml: user `ann@x.edu` is listed by projects `a` and `b`: expected one project per user"
+        );
     }
 }

@@ -383,7 +383,7 @@ impl Site {
                 id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
                 billed => format(c.billed, &c.currency), service => &c.service_name, resource => &c.resource_id,
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
-                flags => c.flags.iter().map(|f| context! { code => f.code, detail => &f.detail, holds => f.holds }).collect::<Vec<_>>(),
+                flags => c.flags.iter().map(|f| context! { code => f.code, detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code) }).collect::<Vec<_>>(),
                 decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
                 snippet => if c.decision.is_none() && c.state == State::Held { crate::commands::pending_entry(c) } else { String::new() },
             }
@@ -400,6 +400,14 @@ impl Site {
             c.decision.is_some_and(|i| data.decisions[i].decision == k)
         };
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
+        let codes: std::collections::BTreeSet<&str> = reviewed
+            .iter()
+            .flat_map(|c| c.flags.iter().map(|f| f.code))
+            .collect();
+        let resolve: Vec<Value> = codes
+            .into_iter()
+            .map(|code| context! { code => code, hint => crate::hints::hint(code) })
+            .collect();
         self.page(out, &format!("{period}/review.html"), "review.html", context! {
             title => format!("Review — {}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(), currencies => currencies,
@@ -408,7 +416,7 @@ impl Site {
             approved => group(&|c| kind(c, crate::review::Kind::Approve)),
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
-            stale => &data.stale,
+            stale => &data.stale, resolve => resolve,
         })
     }
 

@@ -3,9 +3,11 @@
 
 mod check;
 mod convert;
+mod doctor;
 mod import;
 mod init;
 mod periods;
+mod projects;
 mod review;
 pub use review::pending_entry;
 mod send;
@@ -39,6 +41,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Review { period, write } => review::run(&g, period.as_deref(), write),
         Command::Close { period } => review::close(&g, &period),
         Command::Reopen { period, reason } => review::reopen(&g, &period, &reason),
+        Command::Projects { action: None } => projects::list(&g),
+        Command::Projects {
+            action: Some(crate::cli::ProjectsAction::Add { period, .. }),
+        } => projects::add(&g, period.as_deref()),
+        Command::Doctor => doctor::run(&g),
         Command::Init { dir } => init::run(dir.unwrap_or_else(|| g.root.clone())),
         Command::Serve { port, no_pdf } => serve::run(&g, port, no_pdf),
         Command::Convert { kind } => convert::run(&g, kind),

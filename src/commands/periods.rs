@@ -3,13 +3,26 @@
 use super::INVALID;
 use crate::cli::Global;
 use crate::money::format;
+use crate::period::Period;
 use anyhow::Result;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 pub fn run(g: &Global) -> Result<u8> {
     let repo = crate::build::open(&g.root, &g.config_path())?;
     let mut problems = repo.problems.clone();
     let mut rows: Vec<[String; 9]> = Vec::new();
-    let done = crate::build::each_period(&repo, &mut problems, |_| Ok(()))?;
+    // The list price of every row (billed, held and rejected alike): a month
+    // that is all held must not look like it costs nothing.
+    let mut list_all: BTreeMap<(Period, String), Decimal> = BTreeMap::new();
+    let done = crate::build::each_period(&repo, &mut problems, |data| {
+        for c in &data.charges {
+            *list_all
+                .entry((data.dir.period, c.currency.to_string()))
+                .or_default() += c.list;
+        }
+        Ok(())
+    })?;
     for d in &done {
         let sources = d
             .dir
@@ -26,7 +39,10 @@ pub fn run(g: &Global) -> Result<u8> {
                 c.input_rows.to_string(),
                 sources.clone(),
                 c.currency.clone(),
-                f(c.list),
+                f(list_all
+                    .get(&(d.dir.period, c.currency.clone()))
+                    .copied()
+                    .unwrap_or_default()),
                 f(c.billed),
                 f(c.held),
                 f(c.rejected),

@@ -87,6 +87,7 @@ fn print_held(data: &PeriodData) {
             list.len(),
             format(sum, &list[0].currency)
         );
+        println!("    to resolve: {}", crate::hints::hint(code));
         for c in list {
             let a = &c.attribution;
             let dash = |s: &str| {

@@ -1,8 +1,13 @@
 //! `ocb convert`: turn sources that do not speak FOCUS (Slurm accounting,
-//! storage usage snapshots) into a FOCUS CSV priced with the institution's own
+//! storage usage snapshots, Isilon quotas, ChatGPT Edu usage, Azure Local VM
+//! inventories) into a FOCUS CSV priced with the institution's own
 //! rates and subsidies, attributed from `projects.yaml`, ready to sit in
 //! `periods/<P>/<source>.csv` beside the cloud exports.
 
+pub mod azure_local;
+pub mod dated;
+pub mod isilon;
+pub mod openai;
 pub mod output;
 pub mod rates;
 pub mod sacct;
@@ -70,6 +75,8 @@ pub struct Converted {
     pub currency: String,
     /// One line per kind of input that gave no row, e.g. `3 PENDING jobs skipped …`.
     pub notes: Vec<String>,
+    /// Located doubts that did not stop the conversion (nested Isilon quotas).
+    pub warnings: Vec<crate::problem::Problem>,
 }
 
 /// `--source` becomes a file name, so it is held to what `ocb import` accepts.
@@ -78,4 +85,9 @@ pub fn valid_source(source: &str) -> bool {
         && source
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// `1 line`, `2 lines`: counts in the converters' summaries.
+pub fn count(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }

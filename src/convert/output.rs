@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The FOCUS columns every converter writes, in this order; a converter adds
-/// its own `x_` columns after them.
-pub const HEADER: [&str; 23] = [
+/// its own `x_` columns after them. The last seven are FOCUS 1.3's mandatory
+/// (or recommended) columns beyond 1.0's; `ProviderName`, deprecated by 1.3,
+/// stays for readers of 1.0–1.2.
+pub const HEADER: [&str; 30] = [
     "BillingAccountId",
     "BillingCurrency",
     "BillingPeriodStart",
@@ -34,6 +36,13 @@ pub const HEADER: [&str; 23] = [
     "EffectiveCost",
     "BilledCost",
     "Tags",
+    "BillingAccountName",
+    "ChargeClass",
+    "ChargeFrequency",
+    "PricingCategory",
+    "ServiceProviderName",
+    "HostProviderName",
+    "InvoiceIssuerName",
 ];
 
 /// One usage charge. Contracted and effective cost equal the billed cost:
@@ -81,8 +90,9 @@ pub fn quantity_text(d: Decimal) -> String {
     round6(d).normalize().to_string()
 }
 
+/// FOCUS date-times are UTC with a `Z`; the converters' clocks are taken as UTC.
 fn datetime(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn cells(row: &FocusRow) -> Vec<String> {
@@ -113,6 +123,15 @@ fn cells(row: &FocusRow) -> Vec<String> {
         billed.clone(),
         billed,
         serde_json::to_string(&row.tags).unwrap_or_else(|_| "{}".into()),
+        row.billing_account_id.clone(),
+        // Null: these rows never correct an earlier, invoiced period.
+        String::new(),
+        "Usage-Based".to_string(),
+        "Standard".to_string(),
+        // The provider runs the service, hosts it and bills for it.
+        row.provider.clone(),
+        row.provider.clone(),
+        row.provider.clone(),
     ];
     out.extend(row.extra.iter().cloned());
     out

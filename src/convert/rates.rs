@@ -81,6 +81,44 @@ impl<'de> Deserialize<'de> for Price {
     }
 }
 
+/// A quantity of more than zero, such as the credits a pool holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Positive(pub Decimal);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Positive, D::Error> {
+        d.deserialize_any(Checked {
+            expecting: "a number greater than 0",
+            check: |v| {
+                if v <= Decimal::ZERO {
+                    return Err(format!("{v} is not greater than 0"));
+                }
+                Ok(())
+            },
+        })
+        .map(Positive)
+    }
+}
+
+/// A measured amount of 0 or more (GB, vCPUs), in YAML or JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Amount(pub Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Amount, D::Error> {
+        d.deserialize_any(Checked {
+            expecting: "a number of 0 or more",
+            check: |v| {
+                if v < Decimal::ZERO {
+                    return Err(format!("{v} is negative: expected 0 or more"));
+                }
+                Ok(())
+            },
+        })
+        .map(Amount)
+    }
+}
+
 /// A share in percent, 0 to 100 inclusive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Percent(pub Decimal);

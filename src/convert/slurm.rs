@@ -139,6 +139,7 @@ pub fn convert(
     }
     Ok(Converted {
         currency: rates.currency.0.clone(),
+        warnings: Vec::new(),
         notes: run.notes(read.steps),
     })
 }

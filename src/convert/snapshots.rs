@@ -53,11 +53,7 @@ pub fn read(file: &Path, shown_as: &str) -> (Vec<Snapshot>, Vec<Problem>) {
     let Some(index) = index else {
         return (vec![], problems);
     };
-    let mut lines = Lines {
-        text: &bytes,
-        offset: 0,
-        line: 1,
-    };
+    let mut lines = Lines::new(&bytes);
     let mut out = Vec::new();
     loop {
         match reader.read_record(&mut record) {
@@ -82,15 +78,24 @@ pub fn read(file: &Path, shown_as: &str) -> (Vec<Snapshot>, Vec<Problem>) {
 
 /// Line numbers from byte offsets, because the csv crate gives a record
 /// after a blank line the blank line's number (BurntSushi/rust-csv#208).
-struct Lines<'a> {
+pub struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: u64,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
+    /// Counting from the start of `text`, the header's line 1.
+    pub fn new(text: &'a [u8]) -> Lines<'a> {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
     /// The line a record starts on; offsets only grow, so counting is linear.
-    fn at(&mut self, byte: usize) -> u64 {
+    pub fn at(&mut self, byte: usize) -> u64 {
         let mut start = byte.clamp(self.offset, self.text.len());
         while start < self.text.len() && matches!(self.text[start], b'\r' | b'\n') {
             start += 1;
@@ -105,7 +110,7 @@ impl Lines<'_> {
     }
 }
 
-fn csv_problem(file: &str, e: &csv::Error) -> Problem {
+pub fn csv_problem(file: &str, e: &csv::Error) -> Problem {
     match e.position() {
         Some(p) => Problem::at(file, p.line(), format!("unreadable CSV: {e}")),
         None => Problem::file(file, format!("unreadable CSV: {e}")),

@@ -80,7 +80,7 @@ impl StorageRates {
     }
 
     /// The tier a snapshot is priced in.
-    fn tier(&self, written: &str) -> Result<String, String> {
+    pub fn tier(&self, written: &str) -> Result<String, String> {
         if written.is_empty() {
             return match (&self.default_tier, self.tiers.len()) {
                 (Some(t), _) => Ok(t.clone()),
@@ -119,7 +119,22 @@ pub fn convert(
     sink: Sink,
 ) -> Result<Converted, Vec<Problem>> {
     let rates = StorageRates::load(rates_path, rates_shown);
-    let (snaps, mut problems) = snapshots::read(input, input_shown);
+    let (snaps, problems) = snapshots::read(input, input_shown);
+    price(snaps, problems, input_shown, rates, cx, sink)
+}
+
+/// Price snapshots read from any format (CSV here, Isilon quota JSON in
+/// `isilon`), so that the same usage costs the same whichever way it came.
+/// `problems` are those met while reading; `input_shown` names the input in
+/// messages about a path's snapshots.
+pub fn price(
+    snaps: Vec<Snapshot>,
+    mut problems: Vec<Problem>,
+    input_shown: &str,
+    rates: Result<StorageRates, Problem>,
+    cx: &Context,
+    sink: Sink,
+) -> Result<Converted, Vec<Problem>> {
     let rates = match rates {
         Ok(r) => r,
         Err(p) => {
@@ -168,6 +183,7 @@ pub fn convert(
     let n = usages.len();
     Ok(Converted {
         currency: rates.currency.0.clone(),
+        warnings: Vec::new(),
         notes: vec![format!("{n} path{} and tier{} billed", s(n), s(n))],
     })
 }

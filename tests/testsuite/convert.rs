@@ -84,7 +84,7 @@ fn slurm_jobs_become_focus_rows_priced_by_hand() {
     let (header, _) = csv_rows(&file);
     assert_eq!(
         header.join(","),
-        "BillingAccountId,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeDescription,ServiceCategory,ServiceName,ProviderName,ResourceId,ResourceName,SubAccountId,ConsumedQuantity,ConsumedUnit,PricingQuantity,PricingUnit,ListCost,ContractedCost,EffectiveCost,BilledCost,Tags,x_SlurmUser,x_SlurmState,x_Jobs,x_GpuHours"
+        "BillingAccountId,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeDescription,ServiceCategory,ServiceName,ProviderName,ResourceId,ResourceName,SubAccountId,ConsumedQuantity,ConsumedUnit,PricingQuantity,PricingUnit,ListCost,ContractedCost,EffectiveCost,BilledCost,Tags,BillingAccountName,ChargeClass,ChargeFrequency,PricingCategory,ServiceProviderName,HostProviderName,InvoiceIssuerName,x_SlurmUser,x_SlurmState,x_Jobs,x_GpuHours"
     );
     let rows = rows(&file);
     let got: Vec<[&str; 4]> = rows
@@ -151,8 +151,8 @@ fn slurm_jobs_become_focus_rows_priced_by_hand() {
             "p2acct",
             "Core-Hours",
             "Test University HPC",
-            "2025-01-05T00:00:00",
-            "2025-01-05T10:30:00",
+            "2025-01-05T00:00:00Z",
+            "2025-01-05T10:30:00Z",
             "54.306000",
             "54.306000",
             "42",
@@ -172,9 +172,9 @@ fn slurm_jobs_become_focus_rows_priced_by_hand() {
             job("1005")["ChargePeriodEnd"].as_str(),
             job("1005")["x_SlurmState"].as_str()
         ),
-        ("2025-02-01T00:00:00", "RUNNING")
+        ("2025-02-01T00:00:00Z", "RUNNING")
     );
-    assert_eq!(job("1006")["ChargePeriodStart"], "2025-01-01T00:00:00");
+    assert_eq!(job("1006")["ChargePeriodStart"], "2025-01-01T00:00:00Z");
 }
 
 #[test]
@@ -292,8 +292,8 @@ fn slurm_group_day_aggregates_per_account_partition_and_day() {
         ],
         [
             "p1acct@standard",
-            "2025-01-12T00:00:00",
-            "2025-01-13T00:00:00",
+            "2025-01-12T00:00:00Z",
+            "2025-01-13T00:00:00Z",
             "alice"
         ]
     );
@@ -437,8 +437,8 @@ fn storage_prorates_snapshots_and_applies_the_free_allowance() {
             "GB-Month",
             "Storage",
             "p1",
-            "2025-01-01T00:00:00",
-            "2025-02-01T00:00:00",
+            "2025-01-01T00:00:00Z",
+            "2025-02-01T00:00:00Z",
             "standard",
             "23"
         ]

@@ -4,6 +4,7 @@
 
 mod common;
 mod convert;
+mod newuser;
 mod pdf;
 mod pipeline;
 mod properties;
@@ -12,3 +13,4 @@ mod review;
 mod send;
 mod serve;
 mod site;
+mod sources;

@@ -82,6 +82,7 @@ fn every_writer_is_refused_while_another_holds_the_lock_and_readers_are_not() {
         vec!["close", "2025-01"],
         vec!["reopen", "2025-01", "--reason", "test"],
         vec!["send", "--period", "2025-01", "--dev"],
+        vec!["projects", "add"],
         vec![
             "convert",
             "storage",

@@ -254,9 +254,15 @@ fn browser_filters_charges_and_toggles_dark_mode() {
         &ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        eval("document.documentElement.dataset.theme"),
-        theme.as_str(),
-        "the choice is remembered"
-    );
+    // Under load the new document's head script may not have run yet when
+    // open() returns: wait for it (bounded) before comparing.
+    let mut remembered = eval("document.documentElement.dataset.theme");
+    for _ in 0..50 {
+        if !remembered.is_null() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        remembered = eval("document.documentElement.dataset.theme");
+    }
+    assert_eq!(remembered, theme.as_str(), "the choice is remembered");
 }
