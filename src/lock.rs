@@ -21,6 +21,16 @@ pub struct RepoLock {
     _file: Option<File>,
 }
 
+impl Drop for RepoLock {
+    /// A lock released normally names nobody; one left with a name was held
+    /// by a process that died, and the next writer says it took it over.
+    fn drop(&mut self) {
+        if let Some(file) = &self._file {
+            let _ = file.set_len(0);
+        }
+    }
+}
+
 /// Take the repository's writer lock for `command` (e.g. `build`), waiting
 /// briefly for another writer; refuse with a message naming the holder.
 pub fn acquire(root: &Path, command: &str) -> Result<RepoLock> {
