@@ -1,6 +1,8 @@
 //! Measure a built charges page in real headless Chromium: time until the
-//! table is interactive, and time for a filter and a sort over all charges.
-//! Usage: cargo run --release --example page_timing -- output/2025-01/charges.html
+//! table is interactive, what it downloaded by then, and time for a filter,
+//! an id search and a sort. Usage (a file or a URL from a local web server):
+//! cargo run --release --example page_timing -- output/2025-01/charges.html
+//! cargo run --release --example page_timing -- http://127.0.0.1:8000/2025-01/charges.html
 
 use anyhow::{Context, Result, anyhow};
 use std::time::Instant;
@@ -19,7 +21,12 @@ fn main() -> Result<()> {
             .unwrap_or_default())
     };
     let start = Instant::now();
-    ocb::pdf::open(&tab, &ocb::pdf::file_url(std::path::Path::new(&page))?)?;
+    let url = if page.starts_with("http://") {
+        page.clone()
+    } else {
+        ocb::pdf::file_url(std::path::Path::new(&page))?
+    };
+    ocb::pdf::open(&tab, &url)?;
     while !eval("/of/.test(document.getElementById('count').textContent)")?
         .as_bool()
         .unwrap_or(false)
@@ -27,25 +34,76 @@ fn main() -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let loaded = start.elapsed();
-    let rows = eval("window.OCB_CHARGES.length")?;
-    let filter = eval(
-        "(function(){var t=performance.now();var s=document.getElementById('f-state');s.value='held';s.dispatchEvent(new Event('input',{bubbles:true}));return performance.now()-t})()",
+    let rows = eval("window.OCB_INDEX.total")?;
+    // Bytes of the page and of every script and style it loaded so far (decoded).
+    let bytes = eval(
+        "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).map(function(e){return [e.name, e.decodedBodySize]})",
     )?;
-    let search = eval(
-        "(function(){var t=performance.now();var s=document.getElementById('f-state');s.value='';var q=document.getElementById('f-q');q.value='i-00';q.dispatchEvent(new Event('input',{bubbles:true}));return performance.now()-t})()",
+    let mut largest = (String::new(), 0u64);
+    let mut total = 0u64;
+    for e in bytes.as_array().into_iter().flatten() {
+        let size = e[1].as_u64().unwrap_or(0);
+        total += size;
+        if size > largest.1 {
+            largest = (e[0].as_str().unwrap_or("").to_string(), size);
+        }
+    }
+    let id = eval("document.querySelector('#charges tbody code').textContent")?;
+    let find = eval(&format!(
+        "(function(){{var q=document.getElementById('f-q');q.value={id};q.dispatchEvent(new Event('input',{{bubbles:true}}));return 1}})()"
+    ))?;
+    let t = Instant::now();
+    while !eval("/^1 of/.test(document.getElementById('count').textContent)")?
+        .as_bool()
+        .unwrap_or(false)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let by_id = t.elapsed();
+    let _ = (
+        find,
+        eval(
+            "var q=document.getElementById('f-q');q.value='';q.dispatchEvent(new Event('input',{bubbles:true}))",
+        )?,
+    );
+    // Actions load shards as scripts: time until the count is settled again.
+    let act = |js: &str| -> Result<f64> {
+        let t = Instant::now();
+        eval(js)?;
+        while eval("/^Loading/.test(document.getElementById('count').textContent)")?
+            .as_bool()
+            .unwrap_or(false)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Ok(t.elapsed().as_secs_f64() * 1000.0)
+    };
+    let filter = act(
+        "var s=document.getElementById('f-state');s.value='held';s.dispatchEvent(new Event('input',{bubbles:true}))",
     )?;
-    let sort = eval(
-        "(function(){var t=performance.now();document.getElementById('f-q').value='';document.getElementById('f-q').dispatchEvent(new Event('input',{bubbles:true}));document.querySelector('th[data-key=n] button').click();return performance.now()-t})()",
+    let search = act(
+        "var s=document.getElementById('f-state');s.value='';var q=document.getElementById('f-q');q.value='i-00';q.dispatchEvent(new Event('input',{bubbles:true}))",
+    )?;
+    let sort = act(
+        "document.getElementById('f-q').value='';document.getElementById('f-q').dispatchEvent(new Event('input',{bubbles:true}));document.querySelector('th[data-key=n] button').click()",
     )?;
     let dom = eval("document.querySelectorAll('#charges tbody tr').length")?;
     let heap =
         eval("performance.memory ? Math.round(performance.memory.usedJSHeapSize/1048576) : -1")?;
     println!(
+        "{page}: {rows} charges; interactive after {:.0} ms having downloaded {:.1} MB (largest {:.1} MB: {}); charge id found in {:.0} ms",
+        loaded.as_secs_f64() * 1000.0,
+        total as f64 / 1e6,
+        largest.1 as f64 / 1e6,
+        largest.0.rsplit('/').next().unwrap_or(""),
+        by_id.as_secs_f64() * 1000.0
+    );
+    println!(
         "{page}: {rows} charges; interactive after {:.0} ms; filter by state {:.0} ms; search {:.0} ms; sort all by amount {:.0} ms; {dom} rows in the DOM; JS heap {heap} MiB",
         loaded.as_secs_f64() * 1000.0,
-        filter.as_f64().unwrap_or(-1.0),
-        search.as_f64().unwrap_or(-1.0),
-        sort.as_f64().unwrap_or(-1.0)
+        filter,
+        search,
+        sort
     );
     Ok(())
 }

@@ -25,7 +25,12 @@ fn attribution(
     projects: &Projects,
     strings: &mut Interner,
 ) -> Attribution {
-    let tag = |key: &str| c.tag(key).map(str::trim).filter(|v| !v.is_empty());
+    let tag = |key: &str| {
+        c.tag(key)
+            .or_else(|| prefixed_tag(c, key, &keys.prefixes))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
     let project_id = tag(&keys.project_id);
     let project: Option<&Project> = match project_id {
         Some(id) => projects.get(id),
@@ -49,6 +54,18 @@ fn attribution(
         reference_1: get(reference(&keys.reference_1)),
         reference_2: get(reference(&keys.reference_2)),
     }
+}
+
+/// A tag whose key is `key` after one of the provider's prefixes (`user:project_id`).
+fn prefixed_tag<'c>(c: &'c Charge, key: &str, prefixes: &[String]) -> Option<&'c str> {
+    c.tags
+        .iter()
+        .find(|(k, _)| {
+            prefixes
+                .iter()
+                .any(|p| k.strip_prefix(p.as_str()) == Some(key))
+        })
+        .map(|(_, v)| &**v)
 }
 
 /// A plausible email address: one `@`, a dotted domain, no spaces or brackets.

@@ -2,12 +2,13 @@
 //! that replaces `output/` only when everything succeeded.
 
 use crate::charge::Interner;
-use crate::config::Config;
+use crate::config::{Access, Config};
 use crate::discover::PeriodDir;
 use crate::flag::SourceTotals;
 use crate::outputs::{self, PeriodSummary};
 use crate::period::Period;
 use crate::pipeline::{self, PeriodData};
+use crate::portal::Portals;
 use crate::problem::Problem;
 use crate::projects::Projects;
 use crate::write;
@@ -115,7 +116,13 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         crate::pdf::find_chrome(repo.config.pdf.chrome.as_deref())?;
     }
     let staged = write::staging(&opts.out)?;
-    let dir = staged.path().to_path_buf();
+    let root_dir = staged.path().to_path_buf();
+    // With per-PI access the full site goes to `admin/` and each PI gets a portal.
+    let mut portals = (repo.config.site.access == Access::PerPi).then(Portals::default);
+    let dir = match portals {
+        Some(_) => root_dir.join(crate::access::ADMIN_DIR),
+        None => root_dir.clone(),
+    };
     let mut site = crate::site::Site::new(&repo)?;
     let mut since = std::time::Instant::now();
     let history = each_period(&repo, &mut report.problems, |data| {
@@ -123,6 +130,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         let start = std::time::Instant::now();
         write_period(data, &dir, &repo)?;
         site.render_period(data, &dir)?;
+        if let Some(p) = portals.as_mut() {
+            p.render_period(&repo, data, &root_dir)?;
+        }
         if opts.verbose {
             eprintln!(
                 "{}: {} charges, {} statements; loaded, flagged and rolled up in {:.2} s; written in {:.2} s",
@@ -154,12 +164,23 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         &outputs::summary_json(&report.summaries)?,
     )?;
     site.render_history(&history, &dir)?;
+    let rules = portals.as_ref().map(|p| p.rules(&repo));
+    if let Some((_, problems)) = &rules
+        && !problems.is_empty()
+    {
+        report.problems.extend(problems.iter().cloned());
+        return Ok(report);
+    }
     if opts.pdf {
         report.pdfs =
             crate::pdf::print_all(&repo, &site.statements, &dir, &opts.periods, opts.quiet)?;
     }
+    if let (Some(p), Some((rules, _))) = (&portals, &rules) {
+        p.finish(rules, &site, &root_dir, opts.pdf)?;
+    }
+    // Last, over the whole staging folder: portals link PDFs too.
     if report.pdfs < site.statements.len() {
-        crate::pdf_links::unlink_missing(&dir)?;
+        crate::pdf_links::unlink_missing(&root_dir)?;
     }
     write::replace(staged, &opts.out)?;
     Ok(report)
@@ -181,18 +202,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
         .rollup
         .statements
         .iter()
-        .map(|g| {
-            (
-                data.numbers[&(
-                    g.key[0].clone(),
-                    g.key[1].clone(),
-                    g.key[2].clone(),
-                    g.key[3].clone(),
-                )]
-                    .clone(),
-                g,
-            )
-        })
+        .map(|g| (data.numbers[&g.key].clone(), g))
         .collect();
     write::file(
         &p.join("statements.csv"),

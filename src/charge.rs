@@ -36,10 +36,76 @@ pub struct Attribution {
     pub reference_2: Arc<str>,
 }
 
+/// The stable code of a review flag (`review.rules` keys, charges.csv `flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagCode {
+    MissingPiEmail,
+    InvalidPiEmail,
+    MissingProjectId,
+    MissingFundOrg,
+    InvalidFundOrg,
+    PatternMatch,
+    PeriodMismatch,
+    BilledOverList,
+    NegativeCost,
+    DuplicateRow,
+    ProjectExpired,
+    CostSpike,
+    UnknownProject,
+}
+
+impl FlagCode {
+    /// Every code, in the order `review.rules` errors list them.
+    pub const ALL: [FlagCode; 13] = [
+        FlagCode::MissingPiEmail,
+        FlagCode::InvalidPiEmail,
+        FlagCode::MissingProjectId,
+        FlagCode::MissingFundOrg,
+        FlagCode::InvalidFundOrg,
+        FlagCode::PatternMatch,
+        FlagCode::PeriodMismatch,
+        FlagCode::BilledOverList,
+        FlagCode::NegativeCost,
+        FlagCode::DuplicateRow,
+        FlagCode::ProjectExpired,
+        FlagCode::CostSpike,
+        FlagCode::UnknownProject,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagCode::MissingPiEmail => "missing_pi_email",
+            FlagCode::InvalidPiEmail => "invalid_pi_email",
+            FlagCode::MissingProjectId => "missing_project_id",
+            FlagCode::MissingFundOrg => "missing_fund_org",
+            FlagCode::InvalidFundOrg => "invalid_fund_org",
+            FlagCode::PatternMatch => "pattern_match",
+            FlagCode::PeriodMismatch => "period_mismatch",
+            FlagCode::BilledOverList => "billed_over_list",
+            FlagCode::NegativeCost => "negative_cost",
+            FlagCode::DuplicateRow => "duplicate_row",
+            FlagCode::ProjectExpired => "project_expired",
+            FlagCode::CostSpike => "cost_spike",
+            FlagCode::UnknownProject => "unknown_project",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<FlagCode> {
+        FlagCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for FlagCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A review flag: a stable code and what exactly was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flag {
-    pub code: &'static str,
+    pub code: FlagCode,
     pub detail: String,
     /// Whether this flag holds the charge (per `review.rules`), or only warns.
     pub holds: bool,
@@ -94,7 +160,7 @@ impl Charge {
     pub fn flag_codes(&self) -> String {
         self.flags
             .iter()
-            .map(|f| f.code)
+            .map(|f| f.code.as_str())
             .collect::<Vec<_>>()
             .join(";")
     }

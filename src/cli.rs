@@ -59,14 +59,19 @@ pub enum Command {
         /// Files to check (default: the whole repository)
         files: Vec<PathBuf>,
     },
-    /// Copy a FOCUS CSV into periods/<YYYY-MM>/<source>.csv, split by BillingPeriodStart
+    /// Import a FOCUS file or a provider's delivery folder into periods/<YYYY-MM>/, split by BillingPeriodStart
     Import {
+        /// A .csv, .csv.gz or .parquet file, or a delivery folder (AWS Data
+        /// Exports, Azure cost export, or a plain folder of files)
         file: PathBuf,
         #[arg(long)]
         source: String,
-        /// Overwrite existing period files
+        /// Replace period data that is not an earlier delivery of the same export
         #[arg(long)]
         force: bool,
+        /// Show per month what would change, and write nothing
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Table of periods: rows, sources, totals, status
     Periods,

@@ -1,6 +1,7 @@
 //! `ocb.yaml`: one serde struct with defaults and `deny_unknown_fields`, then
 //! `validate()` for what serde cannot check (regexes, currency codes, templates).
 
+use crate::charge::FlagCode;
 use crate::problem::Problem;
 use anyhow::{Context, Result, bail};
 use regex::Regex;
@@ -21,6 +22,7 @@ pub struct Config {
     pub site: SiteConfig,
     pub pdf: PdfConfig,
     pub email: EmailConfig,
+    pub billing: BillingConfig,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             site: SiteConfig::default(),
             pdf: PdfConfig::default(),
             email: EmailConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -71,6 +74,9 @@ pub struct TagKeys {
     pub cost_center: String,
     pub reference_1: Option<String>,
     pub reference_2: Option<String>,
+    /// Prefixes a provider puts before tag keys (AWS: `user:`); a key is
+    /// found as written first, then after any of these.
+    pub prefixes: Vec<String>,
 }
 
 impl Default for TagKeys {
@@ -83,6 +89,7 @@ impl Default for TagKeys {
             cost_center: "cost_center".into(),
             reference_1: None,
             reference_2: None,
+            prefixes: vec!["user:".into(), "resourceTags/user:".into()],
         }
     }
 }
@@ -181,6 +188,17 @@ pub struct SiteConfig {
     pub title: String,
     pub base_url: String,
     pub theme: String,
+    /// `public`: one site for everyone; `per_pi`: a portal per PI plus server rules.
+    pub access: Access,
+    /// Logins that see everything (`admin/`) with `access: per_pi`.
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Public,
+    PerPi,
 }
 
 impl Default for SiteConfig {
@@ -189,6 +207,8 @@ impl Default for SiteConfig {
             title: "Research Computing Charges".into(),
             base_url: "/".into(),
             theme: "default".into(),
+            access: Access::Public,
+            admins: Vec::new(),
         }
     }
 }
@@ -197,6 +217,35 @@ impl Default for SiteConfig {
 pub enum Paper {
     Letter,
     A4,
+}
+
+/// Which FOCUS amount PIs are charged.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub basis: Basis,
+}
+
+/// `billed`: BilledCost, the invoice basis. `effective`: EffectiveCost, with
+/// commitments (savings plans, reservations) amortised over the usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    #[default]
+    Billed,
+    Effective,
+}
+
+impl Basis {
+    /// How statements, journals and pages name the amount.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Basis::Billed => "billed cost (FOCUS BilledCost, the invoice basis)",
+            Basis::Effective => {
+                "effective cost (FOCUS EffectiveCost: commitments such as savings plans and reservations amortised over the usage)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -272,23 +321,6 @@ impl Default for EmailConfig {
     }
 }
 
-/// Flag codes a `review.rules` entry may name.
-pub const FLAG_CODES: &[&str] = &[
-    "missing_pi_email",
-    "invalid_pi_email",
-    "missing_project_id",
-    "missing_fund_org",
-    "invalid_fund_org",
-    "pattern_match",
-    "period_mismatch",
-    "billed_over_list",
-    "negative_cost",
-    "duplicate_row",
-    "project_expired",
-    "cost_spike",
-    "unknown_project",
-];
-
 impl Config {
     /// Read `path`; defaults when it does not exist. Errors name the file, line and key.
     pub fn load(path: &Path, shown_as: &str) -> Result<Config> {
@@ -330,10 +362,18 @@ impl Config {
             bail!("{file}: key `journal.template`: `format: template` needs a template file path");
         }
         for rule in self.review.rules.keys() {
-            if !FLAG_CODES.contains(&rule.as_str()) {
+            if FlagCode::parse(rule).is_none() {
+                let codes = FlagCode::ALL.map(FlagCode::as_str);
                 bail!(
                     "{file}: key `review.rules.{rule}`: unknown flag; expected one of {}",
-                    FLAG_CODES.join(", ")
+                    codes.join(", ")
+                );
+            }
+        }
+        for login in &self.site.admins {
+            if !crate::access::safe_login(login) {
+                bail!(
+                    "{file}: key `site.admins`: `{login}` is not a login (expected letters, digits and . _ % + ' @ -)"
                 );
             }
         }
@@ -352,12 +392,14 @@ impl Config {
 
     /// What a flag does unless configured: attribution problems hold; credits,
     /// expiry and spikes only warn, so that legal charges are not stopped.
-    pub fn rule_action(&self, code: &str) -> RuleAction {
-        if let Some(a) = self.review.rules.get(code) {
+    pub fn rule_action(&self, code: FlagCode) -> RuleAction {
+        if let Some(a) = self.review.rules.get(code.as_str()) {
             return *a;
         }
         match code {
-            "negative_cost" | "cost_spike" | "billed_over_list" => RuleAction::Warn,
+            FlagCode::NegativeCost | FlagCode::CostSpike | FlagCode::BilledOverList => {
+                RuleAction::Warn
+            }
             _ => RuleAction::Hold,
         }
     }

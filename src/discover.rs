@@ -1,6 +1,8 @@
 //! Find the billing periods under `periods/`: one `YYYY-MM` folder each, its
-//! FOCUS CSVs (the file stem names the source) and its YAML sidecars.
+//! FOCUS files (`.csv`, `.csv.gz`, `.parquet`; the stem names the source) and
+//! its YAML sidecars. Any other file is a problem: none is skipped unsaid.
 
+use crate::ingest::format::Format;
 use crate::period::Period;
 use crate::problem::Problem;
 use std::path::{Path, PathBuf};
@@ -36,8 +38,17 @@ impl PeriodDir {
     }
 }
 
-/// Sidecars that may sit next to the CSVs of a period.
-const SIDECARS: &[&str] = &["review.yaml", "period.yaml", "deliveries.yaml"];
+/// Sidecars that may sit next to the data files of a period (`imports.yaml`
+/// is written by `ocb import`: where each source's data came from).
+const SIDECARS: &[&str] = &[
+    "review.yaml",
+    "period.yaml",
+    "deliveries.yaml",
+    crate::ingest::provenance::FILE_NAME,
+    "README",
+    "README.md",
+    "README.txt",
+];
 
 pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
     let base = root.join("periods");
@@ -84,16 +95,15 @@ fn read_period(period: Period, dir: &Path, problems: &mut Vec<Problem>) -> Perio
     {
         let name = entry.file_name().to_string_lossy().to_string();
         let shown = format!("periods/{period}/{name}");
-        if name.starts_with('.')
-            || SIDECARS.contains(&name.as_str())
-            || !entry.file_type().is_file()
-        {
+        if name.starts_with('.') || SIDECARS.contains(&name.as_str()) {
             continue;
         }
-        let Some(stem) = name
-            .strip_suffix(".csv")
-            .or_else(|| name.strip_suffix(".CSV"))
-        else {
+        if !entry.file_type().is_file() {
+            problems.push(Problem::file(shown, "a period folder holds files only: expected `<source>.csv`, `<source>.csv.gz` or `<source>.parquet` (import a delivery folder with `ocb import`)"));
+            continue;
+        }
+        let Some((stem, _)) = Format::split(&name) else {
+            problems.push(Problem::file(shown, format!("not a file ocb reads: expected `<source>.csv`, `<source>.csv.gz` or `<source>.parquet`, or one of {}", SIDECARS.join(", "))));
             continue;
         };
         if stem.is_empty()
@@ -104,8 +114,19 @@ fn read_period(period: Period, dir: &Path, problems: &mut Vec<Problem>) -> Perio
             problems.push(Problem::file(shown, "a source file name may use only letters, digits, `-` and `_` (the name is the source)"));
             continue;
         }
+        let source = stem.to_ascii_lowercase();
+        if let Some(other) = files.iter().find(|f: &&InputFile| f.source == source) {
+            problems.push(Problem::file(
+                shown,
+                format!(
+                    "source `{source}` has a second file here (also {}): keep one file per source and period",
+                    other.shown
+                ),
+            ));
+            continue;
+        }
         files.push(InputFile {
-            source: stem.to_ascii_lowercase(),
+            source,
             path: entry.path().to_path_buf(),
             shown,
         });

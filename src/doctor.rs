@@ -102,7 +102,7 @@ fn period(data: &PeriodData) -> Vec<Finding> {
             .flags
             .iter()
             .find(|f| f.holds)
-            .map(|f| f.code)
+            .map(|f| f.code.as_str())
             .unwrap_or("pending");
         *codes.entry(code).or_default() += 1;
     }

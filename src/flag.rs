@@ -1,7 +1,7 @@
 //! Review flags: rules that find doubtful charges. Each has a stable code; all
 //! that apply are kept; `review.rules` says whether a flag holds or only warns.
 
-use crate::charge::{Charge, Flag};
+use crate::charge::{Charge, Flag, FlagCode};
 use crate::config::{Config, RuleAction};
 use crate::period::Period;
 use crate::projects::Projects;
@@ -60,7 +60,7 @@ pub fn flag(
         let mut found = row_flags(c, period, rules, projects);
         if duplicates[i] {
             found.push((
-                "duplicate_row",
+                FlagCode::DuplicateRow,
                 format!("the same row appears earlier in {}", c.file),
             ));
         }
@@ -70,7 +70,7 @@ pub fn flag(
             c.currency.to_string(),
         );
         if let Some(detail) = spikes.get(&key) {
-            found.push(("cost_spike", detail.clone()));
+            found.push((FlagCode::CostSpike, detail.clone()));
         }
         c.flags = found
             .into_iter()
@@ -91,39 +91,39 @@ fn row_flags(
     period: Period,
     rules: &Rules,
     projects: &Projects,
-) -> Vec<(&'static str, String)> {
+) -> Vec<(FlagCode, String)> {
     let a = &c.attribution;
     let mut f = Vec::new();
     if a.pi_email.is_empty() {
         f.push((
-            "missing_pi_email",
+            FlagCode::MissingPiEmail,
             "no PI email in the tags or projects.yaml".to_string(),
         ));
     } else if !crate::attribute::valid_email(&a.pi_email) {
         f.push((
-            "invalid_pi_email",
+            FlagCode::InvalidPiEmail,
             format!("`{}` is not an email address", a.pi_email),
         ));
     }
     if a.project_id.is_empty() {
         f.push((
-            "missing_project_id",
+            FlagCode::MissingProjectId,
             "no project id in the tags, and no account mapped in projects.yaml".to_string(),
         ));
     } else if !projects.is_empty() && projects.get(&a.project_id).is_none() {
         f.push((
-            "unknown_project",
+            FlagCode::UnknownProject,
             format!("project `{}` is not in projects.yaml", a.project_id),
         ));
     }
     if a.fund_org.is_empty() {
         f.push((
-            "missing_fund_org",
+            FlagCode::MissingFundOrg,
             "no fund/org in the tags or projects.yaml".to_string(),
         ));
     } else if !rules.fund_org_ok(&a.fund_org) {
         f.push((
-            "invalid_fund_org",
+            FlagCode::InvalidFundOrg,
             format!("`{}` matches none of review.fund_org_patterns", a.fund_org),
         ));
     }
@@ -132,12 +132,12 @@ fn row_flags(
             .iter()
             .any(|v| r.is_match(v))
         {
-            f.push(("pattern_match", format!("matches pattern `{text}`")));
+            f.push((FlagCode::PatternMatch, format!("matches pattern `{text}`")));
         }
     }
     if !period.contains(c.billing_period_start) {
         f.push((
-            "period_mismatch",
+            FlagCode::PeriodMismatch,
             format!(
                 "BillingPeriodStart {} is outside {period}",
                 c.billing_period_start
@@ -146,13 +146,13 @@ fn row_flags(
     }
     if c.has_list && c.billed > c.list {
         f.push((
-            "billed_over_list",
+            FlagCode::BilledOverList,
             format!("billed {} is more than list {}", c.billed, c.list),
         ));
     }
     if c.billed.is_sign_negative() && !c.billed.is_zero() {
         f.push((
-            "negative_cost",
+            FlagCode::NegativeCost,
             format!("billed {} (a credit or refund)", c.billed),
         ));
     }
@@ -160,7 +160,7 @@ fn row_flags(
         let day = c.charge_period_start.unwrap_or(c.billing_period_start);
         if day > end {
             f.push((
-                "project_expired",
+                FlagCode::ProjectExpired,
                 format!("project `{}` ended on {end}", a.project_id),
             ));
         }

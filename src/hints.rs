@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn every_flag_has_its_own_hint() {
         let fallback = hint("no such flag");
-        for code in crate::config::FLAG_CODES {
+        for code in crate::charge::FlagCode::ALL.map(|c| c.as_str()) {
             assert_ne!(hint(code), fallback, "no hint for `{code}`");
         }
     }

@@ -5,7 +5,7 @@
 use crate::charge::{Charge, State};
 use crate::config::{Config, JournalFormat};
 use crate::period::Period;
-use crate::rollup::Rollup;
+use crate::rollup::{Rollup, StatementKey};
 use anyhow::{Context, Result};
 use minijinja::value::Serde;
 use regex::Regex;
@@ -48,9 +48,12 @@ pub fn neutralise(cell: &str) -> String {
 pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine> {
     let mut nets: BTreeMap<(String, String, String), Decimal> = BTreeMap::new();
     for g in &rollup.services {
-        // key: currency, pi, project, fund, source, ...
         *nets
-            .entry((g.key[0].clone(), g.key[4].clone(), g.key[3].clone()))
+            .entry((
+                g.key.statement.currency.clone(),
+                g.key.source.clone(),
+                g.key.statement.fund.clone(),
+            ))
             .or_default() += g.sums.billed;
     }
     let splitter = config
@@ -78,7 +81,10 @@ pub fn gl_lines(rollup: &Rollup, config: &Config, period: Period) -> Vec<GlLine>
             let credit_fund = src
                 .and_then(|s| s.credit_fund_org.clone())
                 .unwrap_or_default();
-            let description = format!("{} charges {period}", config.source_name(&source));
+            let mut description = format!("{} charges {period}", config.source_name(&source));
+            if config.billing.basis == crate::config::Basis::Effective {
+                description.push_str(" (effective cost)");
+            }
             let (dr, cr) = if amount.is_sign_negative() {
                 (credit_fund.clone(), fund.clone())
             } else {
@@ -136,7 +142,7 @@ pub fn render(
     rollup: &Rollup,
     config: &Config,
     period: Period,
-    statements: &BTreeMap<(String, String, String, String), String>,
+    statements: &BTreeMap<StatementKey, String>,
     root: &std::path::Path,
 ) -> Result<Vec<u8>> {
     match config.journal.format {
@@ -231,7 +237,7 @@ fn detail_csv(charges: &[Charge], period: Period) -> Result<Vec<u8>> {
 fn summary_csv(
     rollup: &Rollup,
     period: Period,
-    statements: &BTreeMap<(String, String, String, String), String>,
+    statements: &BTreeMap<StatementKey, String>,
 ) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -246,14 +252,14 @@ fn summary_csv(
     let mut currencies: Vec<&str> = rollup
         .statements
         .iter()
-        .map(|g| g.key[0].as_str())
+        .map(|g| g.key.currency.as_str())
         .collect();
     currencies.dedup();
     for currency in currencies {
         let groups: Vec<_> = rollup
             .statements
             .iter()
-            .filter(|g| g.key[0] == currency)
+            .filter(|g| g.key.currency == currency)
             .collect();
         let amounts: Vec<Decimal> = groups.iter().map(|g| g.sums.billed).collect();
         for (g, amount) in groups
@@ -261,16 +267,13 @@ fn summary_csv(
             .zip(crate::money::allocate(&amounts, currency))
         {
             let k = &g.key;
-            let number = statements
-                .get(&(k[0].clone(), k[1].clone(), k[2].clone(), k[3].clone()))
-                .cloned()
-                .unwrap_or_default();
+            let number = statements.get(k).cloned().unwrap_or_default();
             w.write_record([
                 period.to_string(),
                 number,
-                neutralise(&k[1]),
-                neutralise(&k[2]),
-                neutralise(&k[3]),
+                neutralise(&k.pi),
+                neutralise(&k.project),
+                neutralise(&k.fund),
                 fixed(amount),
                 currency.to_string(),
             ])?;

@@ -2,10 +2,12 @@
 //! a static website. The pipeline (DESIGN §4): discover → load → attribute →
 //! flag → decide → rollup → render → write.
 
+pub mod access;
 pub mod attribute;
 pub mod build;
 pub mod census;
 pub mod charge;
+pub mod charge_data;
 pub mod cli;
 pub mod close;
 pub mod commands;
@@ -16,6 +18,7 @@ pub mod doctor;
 pub mod flag;
 pub mod focus;
 pub mod hints;
+pub mod ingest;
 pub mod interrupt;
 pub mod journal;
 pub mod load;
@@ -26,6 +29,7 @@ pub mod pdf;
 pub mod pdf_links;
 pub mod period;
 pub mod pipeline;
+pub mod portal;
 pub mod precision;
 pub mod problem;
 pub mod projects;

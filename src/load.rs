@@ -23,6 +23,8 @@ pub struct Loaded {
 /// The header of a file: each column's name and meaning.
 struct Header {
     names: Vec<String>,
+    /// Names in lower case, as the content hash reads them.
+    lower: Vec<String>,
     fields: Vec<Option<Field>>,
     /// Each field's column, looked up for every cell of every row.
     columns: [Option<usize>; Field::COUNT],
@@ -36,6 +38,20 @@ impl Header {
     }
 }
 
+/// Where each good row goes: `load_file` keeps the charges; `ocb import`
+/// sums them by month and writes each record on.
+pub trait RowSink {
+    /// The header, once, before any row (its BOM already removed).
+    fn header(&mut self, _names: &csv::ByteRecord) {}
+    fn row(&mut self, charge: Charge, record: &csv::ByteRecord);
+}
+
+impl RowSink for Vec<Charge> {
+    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+        self.push(charge);
+    }
+}
+
 pub fn load_file(
     path: &Path,
     shown_as: &str,
@@ -43,57 +59,101 @@ pub fn load_file(
     currency: &str,
     strings: &mut Interner,
 ) -> Loaded {
-    let mut out = Loaded {
-        charges: Vec::new(),
-        problems: Vec::new(),
-        rows: 0,
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            out.problems
-                .push(Problem::file(shown_as, format!("cannot read: {e}")));
-            return out;
-        }
-    };
-    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        out.problems.push(Problem::file(
-            shown_as,
-            "empty file: expected a header line naming at least BillingPeriodStart and BilledCost",
-        ));
-        return out;
+    let mut charges = Vec::new();
+    let (problems, rows) = read_file(path, shown_as, source, currency, strings, &mut charges);
+    Loaded {
+        charges,
+        problems,
+        rows,
     }
-    let mut lines = match std::fs::File::open(path) {
-        Ok(f) => LineCounter::new(f),
-        Err(e) => {
-            out.problems
-                .push(Problem::file(shown_as, format!("cannot read: {e}")));
-            return out;
+}
+
+/// Read a `.csv`, `.csv.gz` or `.parquet` file row by row into `sink`;
+/// returns every problem found and the number of data rows.
+pub fn read_file(
+    path: &Path,
+    shown_as: &str,
+    source: &str,
+    currency: &str,
+    strings: &mut Interner,
+    sink: &mut dyn RowSink,
+) -> (Vec<Problem>, u64) {
+    let mut problems = Vec::new();
+    let format = crate::ingest::format::Format::of(path);
+    if format == Some(crate::ingest::format::Format::Parquet) {
+        let rows = crate::ingest::parquet::read(
+            path,
+            shown_as,
+            source,
+            currency,
+            strings,
+            sink,
+            &mut problems,
+        );
+        return (problems, rows);
+    }
+    let gz = format == Some(crate::ingest::format::Format::CsvGz);
+    let open = || crate::ingest::format::open_text(path, gz);
+    let (file, lines) = match (open(), open()) {
+        (Ok(f), Ok(l)) => (f, LineCounter::new(l)),
+        (Err(e), _) | (_, Err(e)) => {
+            problems.push(Problem::file(shown_as, format!("cannot read: {e}")));
+            return (problems, 0);
         }
     };
+    let rows = read_text(
+        file,
+        lines,
+        shown_as,
+        source,
+        currency,
+        strings,
+        sink,
+        &mut problems,
+    );
+    (problems, rows)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_text(
+    file: Box<dyn std::io::Read>,
+    mut lines: LineCounter,
+    shown_as: &str,
+    source: &str,
+    currency: &str,
+    strings: &mut Interner,
+    sink: &mut dyn RowSink,
+    problems: &mut Vec<Problem>,
+) -> u64 {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
     let mut record = csv::ByteRecord::new();
-    let header = match reader.read_byte_record(&mut record) {
-        Ok(true) => read_header(&record, shown_as, &mut out.problems),
-        Ok(false) => None,
-        Err(e) => {
-            out.problems.push(csv_problem(shown_as, &e));
-            None
+    let table = match reader.read_byte_record(&mut record) {
+        Ok(true) => Table::new(&record, shown_as, source, currency, strings),
+        Ok(false) => Err(vec![Problem::file(
+            shown_as,
+            "empty file: expected a header line naming at least BillingPeriodStart and BilledCost",
+        )]),
+        Err(e) => Err(vec![read_problem(shown_as, &e, 1)]),
+    };
+    let mut table = match table {
+        Ok(t) => t,
+        Err(mut ps) => {
+            problems.append(&mut ps);
+            return 0;
         }
     };
-    let Some(header) = header else { return out };
-    let file_name: Arc<str> = Arc::from(shown_as);
-    let source: Arc<str> = strings.get(source);
-    let mut seen: HashMap<[u8; 16], u32> = HashMap::new();
+    sink.header(&table.names_record());
+    let mut rows = 0;
+    let mut last_line = 1;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                out.problems.push(csv_problem(shown_as, &e));
+                problems.push(read_problem(shown_as, &e, last_line + 1));
                 break;
             }
         }
@@ -101,36 +161,89 @@ pub fn load_file(
             .position()
             .map(|p| lines.line_at(p.byte()))
             .unwrap_or(0);
-        out.rows += 1;
-        let row = RowCtx {
-            file: shown_as,
-            line,
-            header: &header,
-        };
-        match row.cells(&record) {
-            Ok(cells) => {
-                match row.charge(&cells, &file_name, &source, currency, strings, &mut seen) {
-                    Ok(c) => out.charges.push(c),
-                    Err(mut ps) => out.problems.append(&mut ps),
-                }
-            }
-            Err(mut ps) => out.problems.append(&mut ps),
+        last_line = line;
+        rows += 1;
+        match table.row(line, &record, strings) {
+            Ok(c) => sink.row(c, &record),
+            Err(mut ps) => problems.append(&mut ps),
         }
     }
-    out
+    rows
+}
+
+/// One file's header and what its rows share: the state that turns each
+/// record into a charge (or into located problems).
+pub struct Table {
+    header: Header,
+    shown: String,
+    file_name: Arc<str>,
+    source: Arc<str>,
+    currency: String,
+    seen: HashMap<[u8; 16], u32>,
+}
+
+impl Table {
+    pub fn new(
+        names: &csv::ByteRecord,
+        shown_as: &str,
+        source: &str,
+        currency: &str,
+        strings: &mut Interner,
+    ) -> Result<Table, Vec<Problem>> {
+        let mut problems = Vec::new();
+        match read_header(names, shown_as, &mut problems) {
+            Some(header) => Ok(Table {
+                header,
+                shown: shown_as.to_string(),
+                file_name: Arc::from(shown_as),
+                source: strings.get(source),
+                currency: currency.to_string(),
+                seen: HashMap::new(),
+            }),
+            None => Err(problems),
+        }
+    }
+
+    /// The column names as read (trimmed, without a byte order mark).
+    pub fn names_record(&self) -> csv::ByteRecord {
+        self.header.names.iter().map(|n| n.as_bytes()).collect()
+    }
+
+    /// One record (the row at `line`) as a charge, or every reason it is not one.
+    pub fn row(
+        &mut self,
+        line: u64,
+        record: &csv::ByteRecord,
+        strings: &mut Interner,
+    ) -> Result<Charge, Vec<Problem>> {
+        let row = RowCtx {
+            file: &self.shown,
+            line,
+            header: &self.header,
+        };
+        let cells = row.cells(record)?;
+        row.charge(
+            &cells,
+            &self.file_name,
+            &self.source,
+            &self.currency,
+            strings,
+            &mut self.seen,
+        )
+    }
 }
 
 /// Line numbers from byte offsets: the csv crate's own line count drifts after
 /// blank lines (BurntSushi/rust-csv#208), so a second handle on the same file
 /// counts newlines up to each record's first byte, in step with the reader.
 struct LineCounter {
-    reader: std::io::BufReader<std::fs::File>,
+    reader: std::io::BufReader<Box<dyn std::io::Read>>,
     offset: u64,
     newlines: u64,
 }
 
 impl LineCounter {
-    fn new(file: std::fs::File) -> LineCounter {
+    fn new(file: Box<dyn std::io::Read>) -> LineCounter {
         LineCounter {
             reader: std::io::BufReader::with_capacity(1 << 16, file),
             offset: 0,
@@ -170,7 +283,16 @@ impl LineCounter {
     }
 }
 
-fn csv_problem(file: &str, e: &csv::Error) -> Problem {
+/// A read error: a CSV error knows its line; an I/O error (a corrupt or
+/// truncated gzip stream) is placed at the row being read when it broke.
+fn read_problem(file: &str, e: &csv::Error, line: u64) -> Problem {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return Problem::at(
+            file,
+            line,
+            format!("the file breaks off here: {io} (a truncated or corrupt compressed file?)"),
+        );
+    }
     match e.position() {
         Some(p) => Problem::at(file, p.line(), format!("unreadable CSV: {e}")),
         None => Problem::file(file, format!("unreadable CSV: {e}")),
@@ -251,6 +373,7 @@ fn read_header(
         }
     }
     Some(Header {
+        lower: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
         names,
         fields,
         columns,
@@ -458,7 +581,7 @@ impl RowCtx<'_> {
                 continue;
             }
             h.update([0x1e]);
-            h.update(self.header.names[i].to_ascii_lowercase().as_bytes());
+            h.update(self.header.lower[i].as_bytes());
             h.update([0x1f]);
             h.update(value.as_bytes());
         }
@@ -479,5 +602,11 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> String {
     h.update(content);
     h.update(occurrence.to_le_bytes());
     let d = h.finalize();
-    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(12);
+    for b in &d[..6] {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }

@@ -4,7 +4,7 @@
 use crate::charge::Charge;
 use crate::journal::neutralise;
 use crate::period::Period;
-use crate::rollup::Group;
+use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -38,12 +38,15 @@ pub const CHARGES_HEADER: [&str; 22] = [
 
 pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(CHARGES_HEADER)?;
+    let carried = carried_columns(charges);
+    let mut header: Vec<String> = CHARGES_HEADER.iter().map(|h| h.to_string()).collect();
+    header.extend(carried.iter().map(|(_, shown)| shown.clone()));
+    w.write_record(&header)?;
     for c in charges {
         let a = &c.attribution;
         let text = [&*c.source, &c.file, ""].map(neutralise);
-        w.write_record([
-            c.id.clone(),
+        w.write_field(c.id.clone())?;
+        for v in [
             period.to_string(),
             text[0].clone(),
             text[1].clone(),
@@ -65,10 +68,39 @@ pub fn charges_csv(charges: &[Charge], period: Period, out: impl Write) -> Resul
             c.contracted.to_string(),
             c.effective.to_string(),
             c.billed.to_string(),
-        ])?;
+        ] {
+            w.write_field(v)?;
+        }
+        for (name, _) in &carried {
+            let v = c.extra.iter().find(|(k, _)| &**k == name.as_str());
+            w.write_field(neutralise(v.map(|(_, v)| &**v).unwrap_or("")))?;
+        }
+        w.write_record(None::<&[u8]>)?;
     }
     w.flush()?;
     Ok(())
+}
+
+/// The input columns ocb gives no meaning to (`x_` and unknown ones), carried
+/// after its own columns in name order; a name that clashes with one of
+/// ocb's columns is carried as `input_<name>`.
+fn carried_columns(charges: &[Charge]) -> Vec<(String, String)> {
+    let names: std::collections::BTreeSet<&str> = charges
+        .iter()
+        .flat_map(|c| c.extra.iter().map(|(k, _)| &**k))
+        .collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let clash = CHARGES_HEADER.iter().any(|h| h.eq_ignore_ascii_case(n));
+            let shown = if clash {
+                format!("input_{n}")
+            } else {
+                n.to_string()
+            };
+            (n.to_string(), shown)
+        })
+        .collect()
 }
 
 /// A stable statement number: the period and 6 hex digits of the statement's key.
@@ -94,7 +126,10 @@ pub fn statement_number(
     )
 }
 
-pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result<Vec<u8>> {
+pub fn statements_csv(
+    statements: &[(String, &Group<StatementKey>)],
+    period: Period,
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
         "statement",
@@ -113,10 +148,10 @@ pub fn statements_csv(statements: &[(String, &Group)], period: Period) -> Result
         w.write_record([
             number.clone(),
             period.to_string(),
-            neutralise(&g.key[1]),
-            neutralise(&g.key[2]),
-            neutralise(&g.key[3]),
-            g.key[0].clone(),
+            neutralise(&g.key.pi),
+            neutralise(&g.key.project),
+            neutralise(&g.key.fund),
+            g.key.currency.clone(),
             s.list.normalize().to_string(),
             s.discount().normalize().to_string(),
             s.billed.normalize().to_string(),

@@ -9,7 +9,7 @@ use crate::outputs::{CurrencySummary, statement_number};
 use crate::problem::Problem;
 use crate::projects::Projects;
 use crate::review::{self, Decision};
-use crate::rollup::{self, Rollup};
+use crate::rollup::{self, Rollup, StatementKey};
 use anyhow::{Result, bail};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -21,30 +21,42 @@ pub struct PeriodData {
     pub decisions: Vec<Decision>,
     pub rollup: Rollup,
     pub currencies: Vec<CurrencySummary>,
-    /// (currency, pi, project, fund) → statement number.
-    pub numbers: BTreeMap<(String, String, String, String), String>,
+    /// Statement number of each statement.
+    pub numbers: BTreeMap<StatementKey, String>,
     pub stale: Vec<String>,
     /// `open` or `closed`, from period.yaml.
     pub status: String,
 }
 
 /// Load every file of a period. Problems are returned; charges only when there are none.
+/// Files load in parallel (one per core), each with its own string table:
+/// strings are shared within a file, where they repeat.
 pub fn load(
     dir: &PeriodDir,
     config: &Config,
-    strings: &mut Interner,
+    _strings: &mut Interner,
 ) -> (Vec<Charge>, Vec<Problem>) {
-    let mut charges = Vec::new();
+    use rayon::prelude::*;
+    let loaded: Vec<crate::load::Loaded> = dir
+        .files
+        .par_iter()
+        .map(|f| {
+            let mut own = Interner::default();
+            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, &mut own)
+        })
+        .collect();
+    let total = loaded.iter().map(|l| l.charges.len()).sum();
+    let mut charges = Vec::with_capacity(total);
     let mut problems = Vec::new();
-    for f in &dir.files {
-        let mut loaded =
-            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, strings);
-        problems.append(&mut loaded.problems);
-        if charges.is_empty() {
-            // Take the first file's charges as they are: appending would copy them.
-            charges = std::mem::take(&mut loaded.charges);
-        } else {
-            charges.append(&mut loaded.charges);
+    for mut l in loaded {
+        problems.append(&mut l.problems);
+        charges.extend(l.charges);
+    }
+    if config.billing.basis == crate::config::Basis::Effective {
+        // Everything downstream (flags, conservation, statements, journals)
+        // reads `billed` as the amount charged: make it the effective cost.
+        for c in &mut charges {
+            c.billed = c.effective;
         }
     }
     problems.extend(crate::precision::check(&mut charges));
@@ -76,10 +88,8 @@ pub fn process(
         .iter()
         .map(|g| {
             let k = &g.key;
-            (
-                (k[0].clone(), k[1].clone(), k[2].clone(), k[3].clone()),
-                statement_number(dir.period, &k[0], &k[1], &k[2], &k[3]),
-            )
+            let number = statement_number(dir.period, &k.currency, &k.pi, &k.project, &k.fund);
+            (k.clone(), number)
         })
         .collect();
     Ok((
@@ -99,7 +109,7 @@ pub fn process(
 
 /// Per currency: input rows and totals (plain sums) against the rollup's
 /// billed / held / rejected. Conservation is checked here on every build.
-fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
+pub fn summarise(charges: &[Charge], rollup: &Rollup) -> Result<Vec<CurrencySummary>> {
     let mut inputs: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
     for c in charges {
         let e = inputs.entry(&c.currency).or_default();

@@ -25,6 +25,9 @@ pub struct Project {
     pub accounts: Vec<String>,
     #[serde(default)]
     pub cc: Vec<String>,
+    /// Logins who may see this project's PI's portal (`site.access: per_pi`).
+    #[serde(default)]
+    pub delegates: Vec<String>,
     /// Storage paths (Isilon quota directories) whose usage belongs here; the
     /// longest matching prefix among all projects wins.
     #[serde(default)]
@@ -42,6 +45,12 @@ pub struct Pi {
     pub name: String,
     #[serde(default)]
     pub department: String,
+    /// The PI's login on the web server, when it is not their email.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Logins who may see this PI's portal (a lab manager, a department administrator).
+    #[serde(default)]
+    pub delegates: Vec<String>,
 }
 
 /// The directory, indexed by project id and by account.
@@ -109,6 +118,17 @@ impl Projects {
                     shown_as,
                     format!("project id `{}` is listed twice", p.id),
                 ));
+            }
+            for login in p.pi.login.iter().chain(&p.pi.delegates).chain(&p.delegates) {
+                if !crate::access::safe_login(login) {
+                    problems.push(Problem::file(
+                        shown_as,
+                        format!(
+                            "project `{}`: `{login}` is not a login (expected letters, digits and . _ % + ' @ -)",
+                            p.id
+                        ),
+                    ));
+                }
             }
             if !crate::attribute::valid_email(&p.pi.email) {
                 problems.push(Problem::file(

@@ -260,7 +260,7 @@ fn matches(rule: &Match, c: &Charge) -> bool {
         && rule
             .flag
             .as_deref()
-            .is_none_or(|f| c.flags.iter().any(|x| x.code == f))
+            .is_none_or(|f| c.flags.iter().any(|x| x.code.as_str() == f))
         && eq(&rule.service_name, &c.service_name)
         && eq(&rule.resource_id, &c.resource_id)
         && eq(&rule.project_id, &c.attribution.project_id)

@@ -35,41 +35,258 @@ impl Sums {
     }
 }
 
-/// One group: its key values (in the order asked) and its sums.
+/// One group: its typed key and its sums.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    pub key: Vec<String>,
+pub struct Group<K> {
+    pub key: K,
     pub sums: Sums,
-}
-
-/// The groupings every renderer of a period reads.
-#[derive(Debug, Clone, Default)]
-pub struct Rollup {
-    /// currency, state — over all charges.
-    pub states: Vec<Group>,
-    /// currency, pi, project, fund_org — billed charges: one statement each.
-    pub statements: Vec<Group>,
-    /// currency, pi, project, fund_org, source, kind, service_category, service_name, unit — billed.
-    pub services: Vec<Group>,
-    /// currency, pi, project, fund_org, source, kind, service_name, resource, unit — billed.
-    pub resources: Vec<Group>,
-    /// currency, source, service_category, service_name — billed.
-    pub period_services: Vec<Group>,
-    /// currency, pi, project, source — held charges, for warnings on statements.
-    pub held: Vec<Group>,
 }
 
 /// How a line is presented on a statement (FOCUS: credits, taxes and
 /// corrections to prior periods are not netted into service lines).
-pub fn kind(c: &Charge) -> &'static str {
+/// Declared in alphabetical order: groups sort by key, as they did by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineKind {
+    Adjustment,
+    Correction,
+    Credit,
+    Tax,
+    Usage,
+}
+
+impl LineKind {
+    pub const ALL: [LineKind; 5] = [
+        LineKind::Adjustment,
+        LineKind::Correction,
+        LineKind::Credit,
+        LineKind::Tax,
+        LineKind::Usage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineKind::Adjustment => "adjustment",
+            LineKind::Correction => "correction",
+            LineKind::Credit => "credit",
+            LineKind::Tax => "tax",
+            LineKind::Usage => "usage",
+        }
+    }
+
+    /// The section heading on a statement.
+    pub fn title(self) -> &'static str {
+        match self {
+            LineKind::Usage => "Usage",
+            LineKind::Credit => "Credits",
+            LineKind::Tax => "Taxes",
+            LineKind::Adjustment => "Adjustments",
+            LineKind::Correction => "Corrections to prior periods",
+        }
+    }
+}
+
+/// One statement: billed charges of one PI, project and fund in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StatementKey {
+    pub currency: String,
+    pub pi: String,
+    pub project: String,
+    pub fund: String,
+}
+
+/// Charges of one currency in one state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StateKey {
+    pub currency: String,
+    pub state: State,
+}
+
+/// A service line of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    pub statement: StatementKey,
+    pub source: String,
+    pub kind: LineKind,
+    pub category: String,
+    pub service: String,
+    pub unit: String,
+}
+
+/// A resource under a service line of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceKey {
+    pub statement: StatementKey,
+    pub source: String,
+    pub kind: LineKind,
+    pub service: String,
+    /// Resource id, or its name when the id is empty.
+    pub resource: String,
+    pub unit: String,
+}
+
+/// A service over the whole period (all statements).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeriodServiceKey {
+    pub currency: String,
+    pub source: String,
+    pub category: String,
+    pub service: String,
+}
+
+/// Held charges of one project (empty when not yet attributed) and source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeldKey {
+    pub currency: String,
+    pub pi: String,
+    pub project: String,
+    pub source: String,
+}
+
+/// A key type: the rollup columns it groups by, and how to build it from
+/// their values (in that order) once the groups are computed.
+trait Key: Ord + Sized {
+    const COLUMNS: &'static [&'static str];
+    fn decode(words: &[&str]) -> Result<Self>;
+}
+
+fn statement_key(w: &[&str]) -> StatementKey {
+    StatementKey {
+        currency: w[0].into(),
+        pi: w[1].into(),
+        project: w[2].into(),
+        fund: w[3].into(),
+    }
+}
+
+fn line_kind(word: &str) -> Result<LineKind> {
+    LineKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == word)
+        .ok_or_else(|| anyhow!("rollup: unknown line kind {word:?}"))
+}
+
+impl Key for StatementKey {
+    const COLUMNS: &'static [&'static str] = &["currency", "pi", "project", "fund"];
+    fn decode(w: &[&str]) -> Result<Self> {
+        Ok(statement_key(w))
+    }
+}
+
+impl Key for StateKey {
+    const COLUMNS: &'static [&'static str] = &["currency", "state"];
+    fn decode(w: &[&str]) -> Result<Self> {
+        let state = [State::Billed, State::Held, State::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == w[1])
+            .ok_or_else(|| anyhow!("rollup: unknown state {:?}", w[1]))?;
+        Ok(StateKey {
+            currency: w[0].into(),
+            state,
+        })
+    }
+}
+
+impl Key for ServiceKey {
+    const COLUMNS: &'static [&'static str] = &[
+        "currency",
+        "pi",
+        "project",
+        "fund",
+        "source",
+        "kind",
+        "service_category",
+        "service_name",
+        "unit",
+    ];
+    fn decode(w: &[&str]) -> Result<Self> {
+        Ok(ServiceKey {
+            statement: statement_key(w),
+            source: w[4].into(),
+            kind: line_kind(w[5])?,
+            category: w[6].into(),
+            service: w[7].into(),
+            unit: w[8].into(),
+        })
+    }
+}
+
+impl Key for ResourceKey {
+    const COLUMNS: &'static [&'static str] = &[
+        "currency",
+        "pi",
+        "project",
+        "fund",
+        "source",
+        "kind",
+        "service_name",
+        "resource",
+        "unit",
+    ];
+    fn decode(w: &[&str]) -> Result<Self> {
+        Ok(ResourceKey {
+            statement: statement_key(w),
+            source: w[4].into(),
+            kind: line_kind(w[5])?,
+            service: w[6].into(),
+            resource: w[7].into(),
+            unit: w[8].into(),
+        })
+    }
+}
+
+impl Key for PeriodServiceKey {
+    const COLUMNS: &'static [&'static str] =
+        &["currency", "source", "service_category", "service_name"];
+    fn decode(w: &[&str]) -> Result<Self> {
+        Ok(PeriodServiceKey {
+            currency: w[0].into(),
+            source: w[1].into(),
+            category: w[2].into(),
+            service: w[3].into(),
+        })
+    }
+}
+
+impl Key for HeldKey {
+    const COLUMNS: &'static [&'static str] = &["currency", "pi", "project", "source"];
+    fn decode(w: &[&str]) -> Result<Self> {
+        Ok(HeldKey {
+            currency: w[0].into(),
+            pi: w[1].into(),
+            project: w[2].into(),
+            source: w[3].into(),
+        })
+    }
+}
+
+/// The groupings every renderer of a period reads, each sorted by key.
+#[derive(Debug, Clone, Default)]
+pub struct Rollup {
+    /// Over all charges.
+    pub states: Vec<Group<StateKey>>,
+    /// Billed charges: one statement each.
+    pub statements: Vec<Group<StatementKey>>,
+    /// Billed charges by statement and service line.
+    pub services: Vec<Group<ServiceKey>>,
+    /// Billed charges by statement, service line and resource.
+    pub resources: Vec<Group<ResourceKey>>,
+    /// Billed charges by service over the period.
+    pub period_services: Vec<Group<PeriodServiceKey>>,
+    /// Held charges, for warnings on statements.
+    pub held: Vec<Group<HeldKey>>,
+}
+
+/// How a line of this charge is presented on a statement.
+pub fn kind(c: &Charge) -> LineKind {
     if c.is_correction() {
-        return "correction";
+        return LineKind::Correction;
     }
     match c.charge_category.to_ascii_lowercase().as_str() {
-        "credit" => "credit",
-        "tax" => "tax",
-        "adjustment" => "adjustment",
-        _ => "usage",
+        "credit" => LineKind::Credit,
+        "tax" => LineKind::Tax,
+        "adjustment" => LineKind::Adjustment,
+        _ => LineKind::Usage,
     }
 }
 
@@ -93,41 +310,14 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
     let held_code = dict.code(State::Held.as_str());
     let all = frame(charges, scale, &mut dict)?.lazy();
     let billed = all.clone().filter(col("state").eq(lit(billed_code)));
-    let statement = ["currency", "pi", "project", "fund"];
-    let with = |extra: &[&'static str]| {
-        statement
-            .iter()
-            .copied()
-            .chain(extra.iter().copied())
-            .collect::<Vec<_>>()
-    };
+    let held = all.clone().filter(col("state").eq(lit(held_code)));
     Ok(Rollup {
-        states: group(all.clone(), &["currency", "state"], scale, &dict)?,
-        statements: group(billed.clone(), &statement, scale, &dict)?,
-        services: group(
-            billed.clone(),
-            &with(&["source", "kind", "service_category", "service_name", "unit"]),
-            scale,
-            &dict,
-        )?,
-        resources: group(
-            billed.clone(),
-            &with(&["source", "kind", "service_name", "resource", "unit"]),
-            scale,
-            &dict,
-        )?,
-        period_services: group(
-            billed,
-            &["currency", "source", "service_category", "service_name"],
-            scale,
-            &dict,
-        )?,
-        held: group(
-            all.filter(col("state").eq(lit(held_code))),
-            &["currency", "pi", "project", "source"],
-            scale,
-            &dict,
-        )?,
+        states: group(all, scale, &dict)?,
+        statements: group(billed.clone(), scale, &dict)?,
+        services: group(billed.clone(), scale, &dict)?,
+        resources: group(billed.clone(), scale, &dict)?,
+        period_services: group(billed, scale, &dict)?,
+        held: group(held, scale, &dict)?,
     })
 }
 
@@ -165,7 +355,7 @@ fn frame<'a>(charges: &'a [Charge], scale: u32, dict: &mut Dict<'a>) -> Result<D
         text("project", &|c| &c.attribution.project_id),
         text("fund", &|c| &c.attribution.fund_org),
         text("source", &|c| &c.source),
-        text("kind", &|c| kind(c)),
+        text("kind", &|c| kind(c).as_str()),
         text("service_category", &|c| &c.service_category),
         text("service_name", &|c| &c.service_name),
         text("resource", &|c| {
@@ -207,7 +397,8 @@ fn mantissa(d: Decimal, scale: u32) -> Result<i128> {
         .ok_or_else(|| anyhow!("amount {d} needs more than 38 digits at scale {scale}"))
 }
 
-fn group(frame: LazyFrame, keys: &[&str], scale: u32, dict: &Dict) -> Result<Vec<Group>> {
+fn group<K: Key>(frame: LazyFrame, scale: u32, dict: &Dict) -> Result<Vec<Group<K>>> {
+    let keys = K::COLUMNS;
     let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
     let sums = ["list", "contracted", "effective", "billed", "quantity"];
     let mut aggs: Vec<Expr> = sums.iter().map(|s| col(*s).sum()).collect();
@@ -229,16 +420,16 @@ fn group(frame: LazyFrame, keys: &[&str], scale: u32, dict: &Dict) -> Result<Vec
     let counts = counts.u64()?;
     let mut out = Vec::with_capacity(df.height());
     for row in 0..df.height() {
-        let key = key_cols
+        let words: Vec<&str> = key_cols
             .iter()
             .map(|c| {
                 c.get(row)
                     .and_then(|code| dict.words.get(code as usize))
                     .copied()
                     .unwrap_or("")
-                    .to_string()
             })
             .collect();
+        let key = K::decode(&words)?;
         let value = |i: usize| -> Result<Decimal> {
             let m: i128 = sum_cols[i].physical().get(row).unwrap_or(0);
             Decimal::try_from_i128_with_scale(m, scale)
@@ -259,20 +450,50 @@ fn group(frame: LazyFrame, keys: &[&str], scale: u32, dict: &Dict) -> Result<Vec
     Ok(out)
 }
 
-/// The groups whose key starts with `prefix`: groups come sorted by key, so
-/// they are one run, found by binary search instead of a scan per statement.
-pub fn with_prefix<'a>(groups: &'a [Group], prefix: &[String]) -> &'a [Group] {
-    let n = prefix.len();
-    let start = groups.partition_point(|g| g.key[..n] < *prefix);
-    let end = start + groups[start..].partition_point(|g| g.key[..n] == *prefix);
+/// The groups of one statement: groups come sorted by key, so they are one
+/// run, found by binary search instead of a scan per statement.
+pub fn of_statement<'a, K: InStatement>(
+    groups: &'a [Group<K>],
+    statement: &StatementKey,
+) -> &'a [Group<K>] {
+    let start = groups.partition_point(|g| g.key.statement() < statement);
+    let end = start + groups[start..].partition_point(|g| g.key.statement() == statement);
     &groups[start..end]
+}
+
+/// Keys that start with a statement's key.
+pub trait InStatement {
+    fn statement(&self) -> &StatementKey;
+}
+
+impl InStatement for ServiceKey {
+    fn statement(&self) -> &StatementKey {
+        &self.statement
+    }
+}
+
+impl InStatement for ResourceKey {
+    fn statement(&self) -> &StatementKey {
+        &self.statement
+    }
+}
+
+/// Held groups of one (currency, pi, project): one run of the sorted groups.
+pub fn held_of<'a>(held: &'a [Group<HeldKey>], s: &StatementKey) -> &'a [Group<HeldKey>] {
+    fn of(k: &HeldKey) -> (&str, &str, &str) {
+        (&k.currency, &k.pi, &k.project)
+    }
+    let want = (s.currency.as_str(), s.pi.as_str(), s.project.as_str());
+    let start = held.partition_point(|g| of(&g.key) < want);
+    let end = start + held[start..].partition_point(|g| of(&g.key) == want);
+    &held[start..end]
 }
 
 /// Totals by currency of the charges in `state`, from the state rollup.
 pub fn state_total(r: &Rollup, currency: &str, state: State) -> Sums {
     r.states
         .iter()
-        .find(|g| g.key[0] == currency && g.key[1] == state.as_str())
+        .find(|g| g.key.currency == currency && g.key.state == state)
         .map(|g| g.sums.clone())
         .unwrap_or_default()
 }
@@ -379,7 +600,7 @@ mod tests {
             let stmt_list: Decimal = r
                 .statements
                 .iter()
-                .filter(|g| g.key[0] == currency)
+                .filter(|g| g.key.currency == currency)
                 .map(|g| g.sums.list)
                 .sum();
             assert_eq!(stmt_list, plain_list);

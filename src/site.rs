@@ -9,7 +9,7 @@ use crate::money::format;
 use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::projects::Projects;
-use crate::rollup::{self, Group, Sums};
+use crate::rollup::{self, Group, StatementKey, Sums};
 use crate::slug::Slugs;
 use crate::theme::Theme;
 use crate::view::{self, Amounts};
@@ -50,7 +50,10 @@ pub struct Site {
     project_slugs: Slugs,
     pub statements: Vec<StatementRef>,
     /// Billed per statement key in the previous period, for "change vs previous".
-    previous: (Option<Period>, HashMap<Vec<String>, Decimal>),
+    previous: (Option<Period>, HashMap<StatementKey, Decimal>),
+    /// The PI whose portal this is (`site.access: per_pi`): no review pages or
+    /// manifests, and static files shared from the output root.
+    portal: Option<String>,
 }
 
 impl Site {
@@ -75,7 +78,14 @@ impl Site {
             project_slugs: Slugs::default(),
             statements: Vec::new(),
             previous: (None, HashMap::new()),
+            portal: None,
         })
+    }
+
+    /// The same site, rendered as `pi`'s portal in `pi/<slug>/`.
+    pub fn for_portal(mut self, pi: &str) -> Site {
+        self.portal = Some(pi.to_string());
+        self
     }
 
     /// Render a template; errors name the theme file and line.
@@ -96,10 +106,16 @@ impl Site {
         })
     }
 
-    fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
+    pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
         let depth = rel.matches('/').count();
         let root = "../".repeat(depth);
-        let base = context! { root => root, site => Serde(&self.config.site), org => Serde(&self.config.organization) };
+        // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
+        let up = if self.portal.is_some() { "../../" } else { "" };
+        let portal = self
+            .portal
+            .as_ref()
+            .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
         let html = self.render(template, context! { ..ctx, ..base })?;
         write::file(&out.join(rel), html.as_bytes())
     }
@@ -125,7 +141,7 @@ impl Site {
         let mut keys: Vec<(&str, &str)> = r
             .statements
             .iter()
-            .map(|g| (g.key[1].as_str(), g.key[2].as_str()))
+            .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
             .collect();
         keys.sort();
         for (pi, project) in &keys {
@@ -141,7 +157,12 @@ impl Site {
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
         for g in &r.statements {
-            let (currency, pi, project, fund) = (&g.key[0], &g.key[1], &g.key[2], &g.key[3]);
+            let StatementKey {
+                currency,
+                pi,
+                project,
+                fund,
+            } = &g.key;
             let pi_slug = self.pi_slugs.get(pi);
             let project_slug = self.project_slugs.get(project);
             let file = format!(
@@ -152,9 +173,7 @@ impl Site {
                 )
             );
             let rel = format!("{period}/statements/{file}");
-            let number = data.numbers
-                [&(currency.clone(), pi.clone(), project.clone(), fund.clone())]
-                .clone();
+            let number = data.numbers[&g.key].clone();
             let stmt = StatementRef {
                 period,
                 number,
@@ -171,9 +190,11 @@ impl Site {
             rows.push(stmt);
         }
         self.period_index(data, &rows, out)?;
-        self.manifest(data, &rows, out)?;
         self.charges_page(data, out)?;
-        self.review_page(data, out)?;
+        if self.portal.is_none() {
+            self.manifest(data, &rows, out)?;
+            self.review_page(data, out)?;
+        }
         self.previous = (
             Some(period),
             r.statements
@@ -188,23 +209,19 @@ impl Site {
     fn statement_context(
         &self,
         data: &PeriodData,
-        g: &Group,
+        g: &Group<StatementKey>,
         stmt: &StatementRef,
         previous: Option<Decimal>,
     ) -> Value {
         let r = &data.rollup;
-        let services: Vec<&Group> = rollup::with_prefix(&r.services, &g.key[..4])
-            .iter()
-            .collect();
-        let resources: Vec<&Group> = rollup::with_prefix(&r.resources, &g.key[..4])
-            .iter()
-            .collect();
+        let services = rollup::of_statement(&r.services, &g.key);
+        let resources = rollup::of_statement(&r.resources, &g.key);
         let currency = &stmt.currency;
-        let sections = view::sections(&services, &resources, currency, &|s| {
+        let sections = view::sections(services, resources, currency, &|s| {
             self.config.source_name(s).to_string()
         });
         let held: Sums =
-            rollup::with_prefix(&r.held, &g.key[..3])
+            rollup::held_of(&r.held, &g.key)
                 .iter()
                 .fold(Sums::default(), |mut a, h| {
                     a.add(&h.sums);
@@ -218,7 +235,7 @@ impl Site {
         let unassigned: Sums = r
             .held
             .iter()
-            .filter(|h| h.key[0] == g.key[0] && h.key[2].is_empty())
+            .filter(|h| h.key.currency == g.key.currency && h.key.project.is_empty())
             .fold(Sums::default(), |mut a, h| {
                 a.add(&h.sums);
                 a
@@ -262,12 +279,12 @@ impl Site {
         let mut by_source: BTreeMap<(String, String), Sums> = BTreeMap::new();
         for g in &r.period_services {
             by_source
-                .entry((g.key[0].clone(), g.key[1].clone()))
+                .entry((g.key.currency.clone(), g.key.source.clone()))
                 .or_default()
                 .add(&g.sums);
         }
         let sources: Vec<Value> = by_source.iter().map(|((cur, src), s)| context! { name => self.config.source_name(src), currency => cur, amounts => Serde(Amounts::new(s, cur)) }).collect();
-        let services: Vec<Value> = r.period_services.iter().map(|g| context! { source => self.config.source_name(&g.key[1]), category => view::display(&g.key[2], "—"), name => view::display(&g.key[3], "(no service name)"), amounts => Serde(Amounts::new(&g.sums, &g.key[0])) }).collect();
+        let services: Vec<Value> = r.period_services.iter().map(|g| context! { source => self.config.source_name(&g.key.source), category => view::display(&g.key.category, "—"), name => view::display(&g.key.service, "(no service name)"), amounts => Serde(Amounts::new(&g.sums, &g.key.currency)) }).collect();
         let statements: Vec<Value> = rows
             .iter()
             .map(|s| self.statement_row(s, "../", true))
@@ -278,6 +295,8 @@ impl Site {
             period => period.to_string(), period_name => period.long_name(), status => &data.status,
             currencies => currencies, sources => sources, services => services, statements => statements,
             stale => &data.stale,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
@@ -328,7 +347,11 @@ impl Site {
 
     fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
-        self.charges_data(data, &out.join(format!("{period}/charges-data.js")))?;
+        crate::charge_data::write(
+            &data.charges,
+            &self.config,
+            &out.join(format!("{period}/charges-data")),
+        )?;
         let charges = &data.charges;
         let rows: Vec<ChargeRow> = charges
             .iter()
@@ -351,25 +374,6 @@ impl Site {
         })
     }
 
-    /// The charges as JavaScript data for the charges page, streamed to disk
-    /// row by row: a million-row month must not be one string in memory.
-    fn charges_data(&self, data: &PeriodData, path: &Path) -> Result<()> {
-        use std::io::Write;
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write `{}`", path.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        w.write_all(b"window.OCB_CHARGES = [")?;
-        for (i, c) in data.charges.iter().enumerate() {
-            if i > 0 {
-                w.write_all(b",\n")?;
-            }
-            serde_json::to_writer(&mut w, &charge_row(c, &self.config))?;
-        }
-        w.write_all(b"];\n")?;
-        w.flush()?;
-        Ok(())
-    }
-
     fn review_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
         let reviewed: Vec<&Charge> = data
@@ -383,7 +387,7 @@ impl Site {
                 id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
                 billed => format(c.billed, &c.currency), service => &c.service_name, resource => &c.resource_id,
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
-                flags => c.flags.iter().map(|f| context! { code => f.code, detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code) }).collect::<Vec<_>>(),
+                flags => c.flags.iter().map(|f| context! { code => f.code.as_str(), detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code.as_str()) }).collect::<Vec<_>>(),
                 decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
                 snippet => if c.decision.is_none() && c.state == State::Held { crate::commands::pending_entry(c) } else { String::new() },
             }
@@ -402,7 +406,7 @@ impl Site {
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         let codes: std::collections::BTreeSet<&str> = reviewed
             .iter()
-            .flat_map(|c| c.flags.iter().map(|f| f.code))
+            .flat_map(|c| c.flags.iter().map(|f| f.code.as_str()))
             .collect();
         let resolve: Vec<Value> = codes
             .into_iter()
@@ -417,13 +421,15 @@ impl Site {
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
             stale => &data.stale, resolve => resolve,
+            basis => self.config.billing.basis.describe(),
+            imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
     }
 
     /// Dashboard, PI and project histories, and static files.
     pub fn render_history(&self, history: &[PeriodData], out: &Path) -> Result<()> {
-        for (name, bytes) in self.theme.statics()? {
-            write::file(&out.join("static").join(&name), &bytes)?;
+        if self.portal.is_none() {
+            self.write_statics(out)?;
         }
         self.dashboard(history, out)?;
         let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
@@ -458,6 +464,14 @@ impl Site {
                 "Project",
                 &list,
             )?;
+        }
+        Ok(())
+    }
+
+    /// The theme's static files into `out/static/`.
+    pub fn write_statics(&self, out: &Path) -> Result<()> {
+        for (name, bytes) in self.theme.statics()? {
+            write::file(&out.join("static").join(&name), &bytes)?;
         }
         Ok(())
     }
@@ -560,13 +574,16 @@ impl Site {
         for g in &d.rollup.period_services {
             sources
                 .entry((
-                    g.key[0].clone(),
-                    self.config.source_name(&g.key[1]).to_string(),
+                    g.key.currency.clone(),
+                    self.config.source_name(&g.key.source).to_string(),
                 ))
                 .or_default()
                 .add(&g.sums);
             categories
-                .entry((g.key[0].clone(), view::display(&g.key[2], "Uncategorised")))
+                .entry((
+                    g.key.currency.clone(),
+                    view::display(&g.key.category, "Uncategorised"),
+                ))
                 .or_default()
                 .add(&g.sums);
         }
@@ -621,7 +638,12 @@ fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
         source: config.source_name(&c.source).to_string(),
         at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
         state: c.state.as_str(),
-        flags: c.flags.iter().map(|f| f.code).collect::<Vec<_>>().join(" "),
+        flags: c
+            .flags
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         pi: c.attribution.pi_email.to_string(),
         project: c.attribution.project_id.to_string(),
         fund: c.attribution.fund_org.to_string(),

@@ -21,6 +21,7 @@ pub const DEFAULT: &[(&str, &[u8])] = embed!(
     "templates/macros.html",
     "templates/email.html",
     "templates/email.txt",
+    "templates/landing.html",
     "static/style.css",
     "static/theme.js",
     "static/charges.js",

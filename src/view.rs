@@ -2,7 +2,7 @@
 //! already formatted, so that every template (site, PDF, email) only shows.
 
 use crate::money::{format, percent, quantity};
-use crate::rollup::{Group, Sums};
+use crate::rollup::{Group, LineKind, ResourceKey, ServiceKey, Sums};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -54,7 +54,7 @@ pub struct SourceBlock {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Section {
-    pub kind: String,
+    pub kind: LineKind,
     pub title: String,
     pub sources: Vec<SourceBlock>,
     pub subtotal: Amounts,
@@ -64,64 +64,48 @@ pub struct Section {
 /// project with 100,000 charges still prints on a few pages.
 pub const RESOURCES_PER_SERVICE: usize = 12;
 
-pub fn section_title(kind: &str) -> &'static str {
-    match kind {
-        "usage" => "Usage",
-        "credit" => "Credits",
-        "tax" => "Taxes",
-        "adjustment" => "Adjustments",
-        "correction" => "Corrections to prior periods",
-        _ => "Other",
-    }
-}
-
-const KIND_ORDER: [&str; 5] = ["usage", "credit", "adjustment", "tax", "correction"];
+/// Sections in the order a statement shows them.
+const KIND_ORDER: [LineKind; 5] = [
+    LineKind::Usage,
+    LineKind::Credit,
+    LineKind::Adjustment,
+    LineKind::Tax,
+    LineKind::Correction,
+];
 
 /// Statement sections from the service and resource groups of one statement.
-/// services key: currency, pi, project, fund, source, kind, category, service, unit;
-/// resources key: currency, pi, project, fund, source, kind, service, resource, unit.
 pub fn sections(
-    services: &[&Group],
-    resources: &[&Group],
+    services: &[Group<ServiceKey>],
+    resources: &[Group<ResourceKey>],
     currency: &str,
     source_name: &dyn Fn(&str) -> String,
 ) -> Vec<Section> {
     let mut out = Vec::new();
     for kind in KIND_ORDER {
-        let in_kind: Vec<&&Group> = services.iter().filter(|g| g.key[5] == kind).collect();
+        let in_kind: Vec<&Group<ServiceKey>> =
+            services.iter().filter(|g| g.key.kind == kind).collect();
         if in_kind.is_empty() {
             continue;
         }
         let mut sources: Vec<SourceBlock> = Vec::new();
         let mut section_sum = Sums::default();
-        let mut names: Vec<&str> = in_kind.iter().map(|g| g.key[4].as_str()).collect();
+        let mut names: Vec<&str> = in_kind.iter().map(|g| g.key.source.as_str()).collect();
         names.dedup();
         for source in names {
             let mut sub = Sums::default();
             let mut lines = Vec::new();
-            for g in in_kind.iter().filter(|g| g.key[4] == source) {
+            for g in in_kind.iter().filter(|g| g.key.source == source) {
                 sub.add(&g.sums);
-                let res: Vec<&&Group> = resources
+                let res: Vec<&Group<ResourceKey>> = resources
                     .iter()
                     .filter(|r| {
-                        r.key[4] == source
-                            && r.key[5] == kind
-                            && r.key[6] == g.key[7]
-                            && r.key[8] == g.key[8]
+                        r.key.source == source
+                            && r.key.kind == kind
+                            && r.key.service == g.key.service
+                            && r.key.unit == g.key.unit
                     })
                     .collect();
-                lines.push(Line {
-                    name: display(&g.key[7], "(no service name)"),
-                    category: g.key[6].clone(),
-                    quantity: if g.key[8].is_empty() {
-                        String::new()
-                    } else {
-                        quantity(g.sums.quantity)
-                    },
-                    unit: g.key[8].clone(),
-                    amounts: Amounts::new(&g.sums, currency),
-                    resources: resource_lines(&res, currency),
-                });
+                lines.push(service_line(g, currency, resource_lines(res, currency)));
             }
             section_sum.add(&sub);
             sources.push(SourceBlock {
@@ -131,8 +115,8 @@ pub fn sections(
             });
         }
         out.push(Section {
-            kind: kind.to_string(),
-            title: section_title(kind).to_string(),
+            kind,
+            title: kind.title().to_string(),
             sources,
             subtotal: Amounts::new(&section_sum, currency),
         });
@@ -140,24 +124,38 @@ pub fn sections(
     out
 }
 
-fn resource_lines(res: &[&&Group], currency: &str) -> Vec<Line> {
-    let mut sorted: Vec<&&Group> = res.to_vec();
+fn service_line(g: &Group<ServiceKey>, currency: &str, resources: Vec<Line>) -> Line {
+    Line {
+        name: display(&g.key.service, "(no service name)"),
+        category: g.key.category.clone(),
+        quantity: if g.key.unit.is_empty() {
+            String::new()
+        } else {
+            quantity(g.sums.quantity)
+        },
+        unit: g.key.unit.clone(),
+        amounts: Amounts::new(&g.sums, currency),
+        resources,
+    }
+}
+
+fn resource_lines(mut sorted: Vec<&Group<ResourceKey>>, currency: &str) -> Vec<Line> {
     // Largest first; ties by name so the order is stable.
     sorted.sort_by(|a, b| {
         b.sums
             .list
             .abs()
             .cmp(&a.sums.list.abs())
-            .then(a.key[7].cmp(&b.key[7]))
+            .then(a.key.resource.cmp(&b.key.resource))
     });
     let mut lines: Vec<Line> = sorted
         .iter()
         .take(RESOURCES_PER_SERVICE)
         .map(|r| Line {
-            name: display(&r.key[7], "(no resource id)"),
+            name: display(&r.key.resource, "(no resource id)"),
             category: String::new(),
             quantity: quantity(r.sums.quantity),
-            unit: r.key[8].clone(),
+            unit: r.key.unit.clone(),
             amounts: Amounts::new(&r.sums, currency),
             resources: vec![],
         })
@@ -172,12 +170,12 @@ fn resource_lines(res: &[&&Group], currency: &str) -> Vec<Line> {
             name: format!("{n} more resources"),
             category: String::new(),
             quantity: quantity(rest.quantity),
-            unit: sorted[0].key[8].clone(),
+            unit: sorted[0].key.unit.clone(),
             amounts: Amounts::new(&rest, currency),
             resources: vec![],
         });
     }
-    if lines.len() == 1 && sorted.len() == 1 && sorted[0].key[7].is_empty() {
+    if lines.len() == 1 && sorted.len() == 1 && sorted[0].key.resource.is_empty() {
         return vec![];
     }
     lines

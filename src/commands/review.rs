@@ -76,7 +76,7 @@ fn print_held(data: &PeriodData) {
             .flags
             .iter()
             .find(|f| f.holds)
-            .map(|f| f.code)
+            .map(|f| f.code.as_str())
             .unwrap_or("pending");
         by_flag.entry(code).or_default().push(c);
     }
@@ -151,7 +151,7 @@ pub fn pending_entry(c: &Charge) -> String {
         .flags
         .iter()
         .find(|f| f.holds)
-        .map(|f| f.code)
+        .map(|f| f.code.as_str())
         .unwrap_or("");
     let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
         .iter()

@@ -191,6 +191,7 @@ impl Composer {
             pi => context! { email => &group.email, name => &group.name },
             corrected => parts.iter().any(|p| matches!(p.previously, Some((_, true)))),
             projects => projects, totals => Serde(totals), url => url, org => Serde(&self.org),
+            portal => group.href.starts_with("pi/"),
         }
     }
 

@@ -29,6 +29,7 @@ pub enum Mode {
     DryRun,
 }
 
+#[derive(Clone)]
 pub struct Options {
     /// The build output (`<root>/output` unless `--out`).
     pub out: PathBuf,
@@ -115,7 +116,26 @@ pub fn run(
     on: &mut dyn FnMut(Event),
 ) -> Result<Report> {
     let period = opts.period;
-    let built = manifest::load(&opts.out, period)?;
+    // With per-PI access the statements are the admins' (`admin/`), and each
+    // PI's link goes to their portal.
+    let admin;
+    let portals = crate::access::portals(&opts.out, config)?;
+    let opts = match &portals {
+        Some(_) => {
+            admin = Options {
+                out: opts.out.join(crate::access::ADMIN_DIR),
+                ..opts.clone()
+            };
+            &admin
+        }
+        None => opts,
+    };
+    let mut built = manifest::load(&opts.out, period)?;
+    if let Some(paths) = &portals {
+        for s in &mut built.statements {
+            s.pi_href = paths.get(&s.pi_email).cloned().unwrap_or_default();
+        }
+    }
     if opts.mode == Mode::Smtp && built.held_charges > 0 && !opts.allow_held {
         return Err(anyhow!(Refused(format!(
             "{period} has {} held charge{} not on any statement: resolve them (`ocb review`) and rebuild, or send anyway with --allow-held",

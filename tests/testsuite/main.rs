@@ -2,8 +2,10 @@
 //! test copies a fixture repository from `tests/fixtures/` into a temporary
 //! folder and runs the real `ocb` binary on it. See tests/README.md.
 
+mod access;
 mod common;
 mod convert;
+mod ingest;
 mod newuser;
 mod pdf;
 mod pipeline;

@@ -269,7 +269,7 @@ fn every_flag_carries_its_hint() {
     every_flag_repo(tmp.path());
     stdout(ocb(tmp.path()).args(["build", "--no-pdf"]));
     let page = unescape(&read(tmp.path().join("output/2025-02/review.html")));
-    for &code in ocb::config::FLAG_CODES {
+    for code in ocb::charge::FlagCode::ALL.map(|c| c.as_str()) {
         let hint = ocb::hints::hint(code);
         assert!(
             page.contains(&format!("title=\"{hint}\">{code}</span>")),

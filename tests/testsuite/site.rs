@@ -211,21 +211,41 @@ fn browser_filters_charges_and_toggles_dark_mode() {
         &ocb::pdf::file_url(&out.join("2025-01/charges.html")).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        eval("document.getElementById('count').textContent"),
-        "7 of 7 charges"
-    );
+    // Shards load as scripts after the page: wait for the count.
+    let count = |want: &str| {
+        for _ in 0..200 {
+            if eval("document.getElementById('count').textContent") == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert_eq!(eval("document.getElementById('count').textContent"), want);
+    };
+    count("7 of 7 charges");
     assert_eq!(eval("document.getElementById('filters').hidden"), false);
     eval(
         "var s = document.getElementById('f-state'); s.value = 'held'; s.dispatchEvent(new Event('input', {bubbles: true}));",
     );
-    assert_eq!(
-        eval("document.getElementById('count').textContent"),
-        "1 of 7 charges"
-    );
+    count("1 of 7 charges");
     assert_eq!(
         eval("document.querySelector('#charges tbody td:nth-child(8)').textContent"),
         "b-untagged"
+    );
+    // A charge id finds its charge through the id lookup and its one shard.
+    let id = eval("document.querySelector('#charges tbody code').textContent");
+    eval(
+        "var s = document.getElementById('f-state'); s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true}));",
+    );
+    eval(&format!(
+        "var q = document.getElementById('f-q'); q.value = {id}; q.dispatchEvent(new Event('input', {{bubbles: true}}));"
+    ));
+    count("1 of 7 charges");
+    assert_eq!(
+        eval("document.querySelector('#charges tbody code').textContent"),
+        id
+    );
+    eval(
+        "var q = document.getElementById('f-q'); q.value = ''; q.dispatchEvent(new Event('input', {bubbles: true}));",
     );
     eval(
         "var s = document.getElementById('f-state'); s.value = ''; s.dispatchEvent(new Event('input', {bubbles: true}));",
@@ -233,6 +253,7 @@ fn browser_filters_charges_and_toggles_dark_mode() {
     eval(
         "document.querySelector('th[data-key=n] button').click(); document.querySelector('th[data-key=n] button').click();",
     );
+    count("7 of 7 charges");
     assert_eq!(
         eval("document.querySelector('#charges tbody td:nth-child(10)').textContent"),
         "$8.50"
@@ -249,20 +270,18 @@ fn browser_filters_charges_and_toggles_dark_mode() {
         eval("getComputedStyle(document.body).backgroundColor"),
         dark_before
     );
-    ocb::pdf::open(
-        &tab,
-        &ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap(),
-    )
-    .unwrap();
-    // Under load the new document's head script may not have run yet when
-    // open() returns: wait for it (bounded) before comparing.
-    let mut remembered = eval("document.documentElement.dataset.theme");
-    for _ in 0..50 {
+    // Chromium commits localStorage to the browser process asynchronously; a
+    // page opened milliseconds after the click may not see it yet under load.
+    // Reopen the next page (bounded) until it does.
+    let next = ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap();
+    let mut remembered = serde_json::Value::Null;
+    for _ in 0..20 {
+        ocb::pdf::open(&tab, &next).unwrap();
+        remembered = eval("document.documentElement.dataset.theme");
         if !remembered.is_null() {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        remembered = eval("document.documentElement.dataset.theme");
+        std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert_eq!(remembered, theme.as_str(), "the choice is remembered");
 }

@@ -1,0 +1,206 @@
+//! The charges browser's data: a period's charges in shards of a few
+//! thousand rows, a small index of what each shard holds, and an id lookup,
+//! so the page downloads one shard to be interactive and the rest on demand.
+//!
+//! Layout under `<P>/charges-data/` (all plain scripts, so they load from a
+//! web server and from `file://` alike):
+//! - `index.js`: `OCB_INDEX = {total, columns, values, shards}`; `values` lists
+//!   every PI, project, source, service and state once, and each shard lists
+//!   which of them it holds (indexes into `values`), so a filter loads only
+//!   the shards that can match.
+//! - `NNNN.js`: `OCB_SHARD(n, rows)`, each row an array in `columns` order.
+//! - `ids/XY.js`: `OCB_IDS("XY", {id: shard})` for ids starting with `XY`.
+//!
+//! Rows are ordered by project, PI and then file order, so one project's
+//! charges sit in few shards.
+
+use crate::charge::Charge;
+use crate::config::Config;
+use crate::money::format;
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Rows per shard: about 1.3 MB of script at the sample's row size.
+pub const SHARD_ROWS: usize = 5000;
+
+/// Columns of a row, in order (the page reads them by these names).
+pub const COLUMNS: [&str; 13] = [
+    "id", "state", "source", "pi", "project", "fund", "service", "resource", "flags", "billed",
+    "list", "at", "n",
+];
+
+/// Facets the page filters on, with the column each reads.
+const FACETS: [(&str, usize); 5] = [
+    ("pi", 3),
+    ("project", 4),
+    ("source", 2),
+    ("service", 6),
+    ("state", 1),
+];
+
+/// One charge as the charges page shows it.
+pub fn row(c: &Charge, config: &Config) -> [String; 13] {
+    [
+        c.id.clone(),
+        c.state.as_str().to_string(),
+        config.source_name(&c.source).to_string(),
+        c.attribution.pi_email.to_string(),
+        c.attribution.project_id.to_string(),
+        c.attribution.fund_org.to_string(),
+        c.service_name.to_string(),
+        if c.resource_id.is_empty() {
+            c.resource_name.to_string()
+        } else {
+            c.resource_id.to_string()
+        },
+        c.flags
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        format(c.billed, &c.currency),
+        format(c.list, &c.currency),
+        format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
+        c.billed.to_string(),
+    ]
+}
+
+#[derive(Serialize)]
+struct Index<'a> {
+    total: usize,
+    shard_rows: usize,
+    columns: [&'a str; 13],
+    values: BTreeMap<&'a str, Vec<String>>,
+    shards: Vec<ShardInfo>,
+}
+
+#[derive(Serialize, Default)]
+struct ShardInfo {
+    rows: usize,
+    /// Per facet (in `FACETS` order): indexes into `values` present in this shard.
+    has: Vec<Vec<u32>>,
+}
+
+/// Write `dir` (the `charges-data` folder) for one period's charges.
+pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir.join("ids"))
+        .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let mut order: Vec<&Charge> = charges.iter().collect();
+    order.par_sort_by(|a, b| {
+        (&a.attribution.project_id, &a.attribution.pi_email)
+            .cmp(&(&b.attribution.project_id, &b.attribution.pi_email))
+    });
+    let shards: Vec<&[&Charge]> = order.chunks(SHARD_ROWS).collect();
+    // Shards are written in parallel; each returns its facet values and ids.
+    let written = shards
+        .par_iter()
+        .enumerate()
+        .map(|(n, rows)| shard(n, rows, config, dir))
+        .collect::<Result<Vec<_>>>()?;
+    let mut values: Vec<Vec<String>> = vec![Vec::new(); FACETS.len()];
+    for (facets, _) in &written {
+        for (f, set) in facets.iter().enumerate() {
+            values[f].extend(set.iter().cloned());
+        }
+    }
+    for v in &mut values {
+        v.sort();
+        v.dedup();
+    }
+    let shards: Vec<ShardInfo> = written
+        .iter()
+        .zip(&shards)
+        .map(|((facets, _), rows)| ShardInfo {
+            rows: rows.len(),
+            has: facets
+                .iter()
+                .enumerate()
+                .map(|(f, set)| {
+                    set.iter()
+                        .filter_map(|v| values[f].binary_search(v).ok().map(|i| i as u32))
+                        .collect()
+                })
+                .collect(),
+        })
+        .collect();
+    let index = Index {
+        total: charges.len(),
+        shard_rows: SHARD_ROWS,
+        columns: COLUMNS,
+        values: FACETS.iter().map(|(name, _)| *name).zip(values).collect(),
+        shards,
+    };
+    let mut text = b"window.OCB_INDEX = ".to_vec();
+    serde_json::to_writer(&mut text, &index)?;
+    text.extend_from_slice(b";\n");
+    crate::write::file(&dir.join("index.js"), &text)?;
+    ids(written.into_iter().map(|(_, ids)| ids).collect(), dir)
+}
+
+type Facets = Vec<std::collections::BTreeSet<String>>;
+
+/// One shard file; its facet values and (id, shard) pairs.
+fn shard(
+    n: usize,
+    rows: &[&Charge],
+    config: &Config,
+    dir: &Path,
+) -> Result<(Facets, Vec<(String, usize)>)> {
+    let path = dir.join(format!("{n:04}.js"));
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+    let mut facets: Facets = vec![Default::default(); FACETS.len()];
+    let mut ids = Vec::with_capacity(rows.len());
+    write!(w, "OCB_SHARD({n},[")?;
+    for (i, c) in rows.iter().enumerate() {
+        let r = row(c, config);
+        for (f, (_, col)) in FACETS.iter().enumerate() {
+            if !facets[f].contains(&r[*col]) {
+                facets[f].insert(r[*col].clone());
+            }
+        }
+        if i > 0 {
+            w.write_all(b",\n")?;
+        }
+        serde_json::to_writer(&mut w, &r)?;
+        ids.push((c.id.clone(), n));
+    }
+    w.write_all(b"]);\n")?;
+    w.flush()?;
+    Ok((facets, ids))
+}
+
+/// `ids/XY.js`: which shard holds each id, by the id's first two characters.
+fn ids(per_shard: Vec<Vec<(String, usize)>>, dir: &Path) -> Result<()> {
+    let mut by_prefix: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+    for (id, n) in per_shard.into_iter().flatten() {
+        let prefix: String = id.chars().take(2).collect();
+        by_prefix.entry(prefix).or_default().push((id, n));
+    }
+    by_prefix.par_iter_mut().try_for_each(|(prefix, ids)| {
+        // Identical rows in two files of one source share an id: list every shard.
+        ids.sort();
+        let mut text = format!("OCB_IDS({},{{", serde_json::to_string(prefix)?).into_bytes();
+        for (i, group) in ids.chunk_by(|a, b| a.0 == b.0).enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            serde_json::to_writer(&mut text, &group[0].0)?;
+            let shards: Vec<usize> = group.iter().map(|(_, n)| *n).collect();
+            match shards.as_slice() {
+                [one] => write!(text, ":{one}")?,
+                many => {
+                    text.push(b':');
+                    serde_json::to_writer(&mut text, many)?;
+                }
+            }
+        }
+        text.extend_from_slice(b"});\n");
+        crate::write::file(&dir.join("ids").join(format!("{prefix}.js")), &text)
+    })
+}
