@@ -49,6 +49,8 @@ impl Repository {
             ":(exclude)output",
             ":(exclude).ocb-cache",
             ":(exclude).ocb-staging-*",
+            // The repository lock of the running build itself.
+            ":(exclude).ocb.lock",
         ]);
         Repository {
             git: true,

@@ -192,6 +192,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     if let (Some(p), Some((rules, _))) = (&portals, &rules) {
         p.finish(rules, &site, &root_dir, opts.pdf)?;
     }
+    // Last, over the whole staging folder: portals link PDFs too.
+    if report.pdfs < site.statements.len() {
+        crate::pdf_links::unlink_missing(&root_dir)?;
+    }
     write::replace(staged, &opts.out)?;
     Ok(report)
 }
@@ -199,14 +203,16 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
 /// A period's machine-readable outputs: charges.csv, statements.csv, journal.csv.
 fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     let p = out.join(data.dir.period.to_string());
-    let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
-        .context("cannot write charges.csv")?;
+    let path = write::ensure_dir(&p)?.join("charges.csv");
+    let failed = || format!("cannot write `{}`", path.display());
+    let file = std::fs::File::create(&path).with_context(failed)?;
     outputs::charges_csv(
         &data.charges,
         data.dir.period,
         &data.numbers,
         std::io::BufWriter::new(file),
-    )?;
+    )
+    .with_context(failed)?;
     let statements: Vec<_> = data
         .rollup
         .statements

@@ -273,8 +273,8 @@ pub fn save(dir: &PeriodDir, file: &PeriodFile) -> Result<()> {
         "# written by `ocb close` / `ocb reopen`; commit it with the period (see docs/CLOSING.md)\n{}",
         serde_yaml::to_string(file)?
     );
-    crate::write::file(&dir.period_yaml(), text.as_bytes())
-        .with_context(|| format!("cannot write `{}`", dir.shown("period.yaml")))
+    crate::write::atomic(&dir.period_yaml(), text.as_bytes())
+        .with_context(|| format!("`{}` was not changed", dir.shown("period.yaml")))
 }
 
 /// The line of `number: N` in period.yaml, to locate a statement's problem.

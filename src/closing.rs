@@ -124,7 +124,13 @@ fn record(
                 .iter()
                 .map(|c| (s.issued.number.as_str(), "superseded", c))
         }));
-    crate::issued::write(tmp.path(), rows)?;
+    crate::issued::write(tmp.path(), rows).with_context(|| {
+        format!(
+            "cannot record the issued rows in `{}`; `{}` was not changed",
+            dir.shown(crate::issued::FILE),
+            dir.shown("period.yaml")
+        )
+    })?;
     let statements: Vec<Issued> = refs
         .iter()
         .filter(|s| s.period == dir.period)

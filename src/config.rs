@@ -289,6 +289,9 @@ pub struct SmtpConfig {
     pub tls: Tls,
     pub username_env: Option<String>,
     pub password_env: Option<String>,
+    /// PEM file of extra trusted root certificates (an internal CA), relative
+    /// to the billing repository; the Mozilla roots stay trusted too.
+    pub ca_file: Option<String>,
 }
 
 impl Default for SmtpConfig {
@@ -299,6 +302,7 @@ impl Default for SmtpConfig {
             tls: Tls::Starttls,
             username_env: Some("OCB_SMTP_USER".into()),
             password_env: Some("OCB_SMTP_PASSWORD".into()),
+            ca_file: None,
         }
     }
 }

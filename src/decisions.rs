@@ -2,18 +2,18 @@
 //! there (comments, order, spacing) stays exactly as it was.
 
 use anyhow::{Context, Result};
-use std::io::Write;
 use std::path::Path;
 
 /// Append `entries` (YAML list items) under a `# <comment>` line.
 pub fn append(path: &Path, comment: &str, entries: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open `{}`", path.display()))?;
-    f.write_all(appended_text(path, comment, entries).as_bytes())
-        .with_context(|| format!("cannot write `{}`", path.display()))
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    let text = appended_text(path, comment, entries);
+    // Appended by replacing the whole file: a full disk must not leave half an entry.
+    crate::write::atomic(path, format!("{existing}{text}").as_bytes())
 }
 
 /// What `append` adds to the file as it is now.

@@ -1,5 +1,6 @@
-//! Ctrl-C: stop the browser we started and remove our temporary folders, so an
-//! interrupted build leaves the previous output and nothing else behind.
+//! Ctrl-C, SIGTERM and SIGHUP: stop the browser we started and remove our
+//! temporary folders, so an interrupted build leaves the previous output and
+//! nothing else behind; exit with 128 + the signal (130, 143, 129).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -44,10 +45,66 @@ pub fn install() {
                 }
                 c.paths.iter().for_each(|p| remove_dir(p));
             }
-            eprintln!("ocb: interrupted; the previous output was left untouched");
-            std::process::exit(130);
+            let signal = match SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => libc::SIGINT,
+                s => s,
+            };
+            let what = match signal {
+                libc::SIGTERM => "terminated (SIGTERM)",
+                libc::SIGHUP => "hung up (SIGHUP)",
+                _ => "interrupted",
+            };
+            eprintln!("ocb: {what}; the previous output was left untouched");
+            std::process::exit(128 + signal);
         });
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: run once, right after ctrlc installed its handlers.
+            unsafe { record_signal(signal) };
+        }
     });
+}
+
+/// The signal that stopped us, for the exit code (ctrlc does not say which).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// ctrlc's own handler for SIGINT, SIGTERM and SIGHUP, called after recording.
+static PREVIOUS: [std::sync::atomic::AtomicUsize; 3] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
+
+fn slot(signal: libc::c_int) -> Option<usize> {
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .iter()
+        .position(|&s| s == signal)
+}
+
+/// Put a small handler in front of ctrlc's: it notes the signal number (an
+/// atomic store, async-signal-safe) and hands over to ctrlc's handler.
+unsafe fn record_signal(signal: libc::c_int) {
+    extern "C" fn note(signal: libc::c_int) {
+        SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+        let previous = slot(signal)
+            .map(|i| PREVIOUS[i].load(std::sync::atomic::Ordering::SeqCst))
+            .unwrap_or(0);
+        if previous > 1 {
+            // SAFETY: a plain `fn(c_int)` handler that sigaction gave us (not SIG_DFL/SIG_IGN).
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(previous) };
+            f(signal);
+        }
+    }
+    let Some(i) = slot(signal) else { return };
+    // SAFETY: sigaction with zeroed structs is the documented way to read and set handlers.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut old) != 0
+            || old.sa_flags & libc::SA_SIGINFO != 0
+            || old.sa_sigaction <= 1
+        {
+            return;
+        }
+        PREVIOUS[i].store(old.sa_sigaction, std::sync::atomic::Ordering::SeqCst);
+        let mut new = old;
+        new.sa_sigaction = note as extern "C" fn(libc::c_int) as usize;
+        libc::sigaction(signal, &new, std::ptr::null_mut());
+    }
 }
 
 pub fn kill_on_interrupt(pid: u32) {

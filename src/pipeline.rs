@@ -87,6 +87,7 @@ pub fn load(
             c.billed = c.effective;
         }
     }
+    problems.extend(crate::precision::check(&mut charges));
     (charges, problems)
 }
 

@@ -65,9 +65,15 @@ impl Problem {
     }
 }
 
+/// One problem, one line: a quoted newline in a cell, a header or a file
+/// name must not split it.
+fn one_line(text: &str) -> String {
+    text.replace('\n', "\\n").replace('\r', "\\r")
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", one_line(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.col {
@@ -75,14 +81,9 @@ impl fmt::Display for Problem {
             }
         }
         if let Some(column) = &self.column {
-            write!(f, ": column `{column}`")?;
+            write!(f, ": column `{}`", one_line(column))?;
         }
-        // One problem, one line: a quoted newline in a cell must not split it.
-        write!(
-            f,
-            ": {}",
-            self.message.replace('\n', "\\n").replace('\r', "\\r")
-        )
+        write!(f, ": {}", one_line(&self.message))
     }
 }
 

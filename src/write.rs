@@ -10,12 +10,49 @@ pub fn staging(out: &Path) -> Result<tempfile::TempDir> {
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create `{}`", parent.display()))?;
     crate::interrupt::install();
+    sweep(&parent);
     let dir = tempfile::Builder::new()
-        .prefix(".ocb-staging-")
+        .prefix(&owned(STAGING))
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a staging folder in `{}`", parent.display()))?;
     crate::interrupt::remove_on_interrupt(dir.path().to_path_buf());
     Ok(dir)
+}
+
+const STAGING: &str = ".ocb-staging-";
+const OLD: &str = ".ocb-old-";
+
+/// A temporary name that says which process owns it: `.ocb-staging-<pid>-`.
+fn owned(prefix: &str) -> String {
+    format!("{prefix}{}-", std::process::id())
+}
+
+/// Remove staging and set-aside folders left by killed builds: those whose
+/// owner is no longer running. A live build's folders are never touched.
+pub fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(STAGING).or(name.strip_prefix(OLD)) else {
+            continue;
+        };
+        let stale = match rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        {
+            Some(pid) => !crate::lock::alive(pid),
+            // Named by an ocb before owners were recorded: stale once untouched for a day.
+            None => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 24 * 3600)),
+        };
+        if stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn parent(out: &Path) -> PathBuf {
@@ -34,7 +71,7 @@ pub fn replace(staged: tempfile::TempDir, out: &Path) -> Result<()> {
             .with_context(|| format!("cannot move the build into `{}`", out.display()));
     }
     let old = tempfile::Builder::new()
-        .prefix(".ocb-old-")
+        .prefix(&owned(OLD))
         .tempdir_in(parent(out))?
         .keep();
     std::fs::remove_dir(&old)?;
@@ -62,4 +99,24 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn ensure_dir(dir: &Path) -> Result<&Path> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     Ok(dir)
+}
+
+/// Replace a file people keep in the repository (period.yaml, review.yaml)
+/// in one step: a temporary file beside it, synced, then renamed over it. On
+/// a full or read-only disk the error names the file and the old one stays.
+pub fn atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = parent(path);
+    let write = || -> std::io::Result<()> {
+        // Temporary files are private (0600); these are ordinary files.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".ocb-tmp-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write `{}`", path.display()))
 }

@@ -2,12 +2,16 @@
 """A real SMTP server for `ocb send` tests (aiosmtpd), on 127.0.0.1.
 
     smtp_server.py serve DIR [--reject ADDR]... [--auth USER:PASSWORD] [--fail-first N]
+                             [--starttls CERT KEY | --tls CERT KEY]
         Print the port on the first line of stdout, then save every accepted
         message into DIR as NNN.eml (raw), NNN.json (envelope and parsed parts)
         and NNN-<attachment name> (decoded attachment bytes). Runs until stdin
         closes. --reject answers 550 to that recipient; --auth requires AUTH
         with these credentials (over plain text: it is a test); --fail-first
         answers 451 to the first N messages, to exercise retries.
+        --starttls offers STARTTLS and refuses mail before it (port 587
+        style); --tls speaks TLS from the first byte (port 465 style); both
+        with the PEM certificate chain CERT and its private key KEY.
 
     smtp_server.py parse FILE.eml
         Print the same JSON for a message file (dev-mode .eml files).
@@ -109,6 +113,11 @@ def serve(args):
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
         kwargs = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+    if args.starttls:
+        kwargs["tls_context"] = tls_context(*args.starttls)
+        kwargs["require_starttls"] = True
+    if args.tls:
+        kwargs["ssl_context"] = tls_context(*args.tls)
     controller = Controller(Handler(args.dir, args.reject, args.fail_first),
                             hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
@@ -119,6 +128,13 @@ def serve(args):
         controller.stop()
 
 
+def tls_context(cert, key):
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -127,6 +143,8 @@ def main():
     sv.add_argument("--reject", action="append", default=[])
     sv.add_argument("--auth")
     sv.add_argument("--fail-first", type=int, default=0)
+    sv.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    sv.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     pa = sub.add_parser("parse")
     pa.add_argument("file")
     args = ap.parse_args()

@@ -44,7 +44,7 @@ fn check_files(g: &Global, files: &[PathBuf]) -> Result<(Vec<Problem>, u64, usiz
             .file_stem()
             .map(|s| s.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        let loaded = crate::load::load_file(
+        let mut loaded = crate::load::load_file(
             f,
             &f.display().to_string(),
             &source,
@@ -53,6 +53,7 @@ fn check_files(g: &Global, files: &[PathBuf]) -> Result<(Vec<Problem>, u64, usiz
         );
         rows += loaded.rows;
         problems.extend(loaded.problems);
+        problems.extend(crate::precision::check(&mut loaded.charges));
     }
     Ok((problems, rows, files.len()))
 }

@@ -27,6 +27,7 @@ pub fn run(g: &Global, kind: ConvertKind) -> Result<u8> {
             "--source `{source}`: use lowercase letters, digits, `-` and `_` (it becomes the file name)"
         );
     }
+    let _lock = crate::lock::acquire(&g.root, "convert")?;
     let bill = match options(&kind) {
         Ok(bill) => bill,
         Err(p) => {

@@ -9,6 +9,9 @@ use std::path::Path;
 
 pub fn run(g: &Global, path: &Path, source: &str, force: bool, dry_run: bool) -> Result<u8> {
     ingest::check_source(source)?;
+    let _lock = (!dry_run)
+        .then(|| crate::lock::acquire(&g.root, "import"))
+        .transpose()?;
     let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
     let req = Request {
         root: &g.root,

@@ -20,7 +20,7 @@ pub fn run(dir: PathBuf) -> Result<u8> {
         ("README.md", README),
         ("ocb.yaml", OCB_YAML),
         ("projects.yaml", PROJECTS_YAML),
-        (".gitignore", "output/\n.ocb-cache/\n"),
+        (".gitignore", "output/\n.ocb-cache/\n.ocb.lock\n"),
         (
             "periods/README.md",
             "One folder per billing period (YYYY-MM) with FOCUS CSVs: `ocb import FILE --source NAME`.\n",

@@ -91,6 +91,7 @@ pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: b
         .map(|p| parse_period(p))
         .collect::<Result<Vec<_>>>()?;
     let out = out_dir(g, out);
+    let _lock = crate::lock::acquire(&g.root, "build")?;
     let opts = Options {
         out: out.clone(),
         periods,

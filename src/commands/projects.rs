@@ -95,6 +95,7 @@ fn advise(census: &Census, directory_empty: bool) {
 
 pub fn add(g: &Global, period: Option<&str>) -> Result<u8> {
     let only = period.map(parse_period).transpose()?;
+    let _lock = crate::lock::acquire(&g.root, "projects add")?;
     let repo = crate::build::open(&g.root, &g.config_path())?;
     let (census, mut problems) = census::survey(&repo, only);
     problems.extend(repo.problems.iter().cloned());

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     let only = period.map(parse_period).transpose()?;
+    let _lock = write
+        .then(|| crate::lock::acquire(&g.root, "review --write"))
+        .transpose()?;
     let repo = crate::build::open(&g.root, &g.config_path())?;
     if let Some(p) = only
         && !repo.periods.iter().any(|d| d.period == p)
@@ -173,6 +176,7 @@ fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {
 }
 
 pub fn close(g: &Global, period: &str) -> Result<u8> {
+    let _lock = crate::lock::acquire(&g.root, "close")?;
     let p = parse_period(period)?;
     let done = crate::closing::close(&g.root, &g.config_path(), p)?;
     if !done.problems.is_empty() {
@@ -204,6 +208,7 @@ pub fn reopen(g: &Global, period: &str, reason: &str) -> Result<u8> {
     if reason.trim().is_empty() {
         bail!("--reason must say why the period is reopened");
     }
+    let _lock = crate::lock::acquire(&g.root, "reopen")?;
     let dir = find_dir(g, period)?;
     crate::close::refuse_if_corrected_later(&g.root, &dir)?;
     crate::close::reopen(&dir, &g.root, reason.trim())?;

@@ -21,6 +21,9 @@ pub fn run(g: &Global, args: &SendArgs) -> Result<u8> {
         .to_string();
     let config = Config::load(&config_path, &shown)?;
     let mode = mode(args, &config);
+    let _lock = (mode != Mode::DryRun)
+        .then(|| crate::lock::acquire(&g.root, "send"))
+        .transpose()?;
     if mode == Mode::Dev && !args.dev && !g.quiet {
         eprintln!(
             "note: `email.dev_mode` is true: writing files instead of sending (--no-dev sends)"

@@ -200,15 +200,19 @@ impl Writer {
 
     /// Flush, create the destination folder and rename the file into place.
     pub fn finish(self) -> Result<Totals> {
+        let failed = || format!("cannot write `{}`", self.dest.display());
         if let Some(e) = self.error {
-            return Err(e).context("cannot write the converted rows");
+            return Err(e).with_context(failed);
         }
         let tmp = self
             .csv
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))
+            .with_context(failed)?
             .into_inner()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))
+            .with_context(failed)?;
+        tmp.as_file().sync_all().with_context(failed)?;
         // Temporary files are private (0600); the result is an ordinary file.
         #[cfg(unix)]
         {

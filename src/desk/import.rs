@@ -282,6 +282,7 @@ pub fn apply(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> 
         ));
     }
     let mut written = Vec::new();
+    let held = super::lock(desk, "import")?;
     for plan in plans.iter().filter_map(|(_, p)| p.as_ref()) {
         ingest::apply(&desk.root, plan).map_err(|e| Reply::error(500, format!("{e:#}")))?;
         written.extend(
@@ -292,6 +293,7 @@ pub fn apply(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> 
         );
     }
     let _ = std::fs::remove_dir_all(batches(desk).join(&r.batch));
+    drop(held);
     let build = desk.rebuild();
     Ok(Reply::json(
         200,

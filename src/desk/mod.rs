@@ -179,6 +179,13 @@ impl Desk {
 }
 
 /// The period folder named in a request, or a reply saying why not.
+/// The repository lock for one desk write, like the CLI's writers take; it is
+/// released before the rebuild (which does not lock).
+fn lock(desk: &Desk, what: &str) -> Result<crate::lock::RepoLock, Reply> {
+    crate::lock::acquire(&desk.root, &format!("ocb serve (desk: {what})"))
+        .map_err(|e| Reply::error(409, format!("{e:#}")))
+}
+
 fn period_dir(desk: &Desk, period: &str) -> Result<crate::discover::PeriodDir, Reply> {
     let p: crate::period::Period = period.parse().map_err(|e: String| Reply::error(400, e))?;
     let (periods, _) = crate::discover::discover(&desk.root);

@@ -23,8 +23,10 @@ fn internal(e: anyhow::Error) -> Reply {
 pub fn close(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> {
     let r: PeriodRequest = json(req)?;
     let dir = period_dir(desk, &r.period)?;
+    let held = super::lock(desk, "close")?;
     let done = crate::closing::close(&desk.root, &desk.config, dir.period)
         .map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    drop(held);
     if let Some(p) = done.problems.first() {
         return Err(Reply::error(
             409,
@@ -53,9 +55,11 @@ pub fn reopen(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply>
         return Err(Reply::error(400, "say why the period is reopened"));
     }
     let dir = period_dir(desk, &r.period)?;
+    let held = super::lock(desk, "reopen")?;
     crate::close::refuse_if_corrected_later(&desk.root, &dir)
         .and_then(|()| crate::close::reopen(&dir, &desk.root, reason))
         .map_err(|e| Reply::error(409, format!("{e:#}")))?;
+    drop(held);
     let build = desk.rebuild();
     Ok(Reply::json(
         200,

@@ -158,7 +158,9 @@ pub fn decide(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply>
     if !r.write {
         return Ok(Reply::json(200, &json!({"entry": entry, "effect": effect})));
     }
+    let held = super::lock(desk, "review")?;
     crate::decisions::append(&path, &comment, &entry).map_err(internal)?;
+    drop(held);
     let build = desk.rebuild();
     Ok(Reply::json(
         200,

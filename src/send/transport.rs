@@ -6,8 +6,9 @@ use crate::config::{SmtpConfig, Tls};
 use anyhow::{Result, anyhow, bail};
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls as LettreTls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
+use std::path::Path;
 use std::time::Duration;
 
 /// Waits before each retry: a few quick attempts keep a flaky server from
@@ -36,20 +37,26 @@ impl Failure {
 
 pub struct Smtp {
     transport: SmtpTransport,
+    /// `host:port`, named in TLS failures.
+    server: String,
     /// `host:port (tls)`, and where credentials came from: safe to print.
     pub describe: String,
 }
 
 impl Smtp {
-    pub fn new(config: &SmtpConfig) -> Result<Smtp> {
+    /// `root` is the billing repository, against which `ca_file` is resolved.
+    pub fn new(config: &SmtpConfig, root: &Path) -> Result<Smtp> {
         let host = config.host.trim();
         if host.is_empty() {
             bail!("ocb.yaml: key `email.smtp.host`: empty");
         }
+        let roots = extra_roots(config, root)?;
+        // `Required`, never `Opportunistic`: a server without STARTTLS is an
+        // error, not a reason to send in plain text.
         let tls = match config.tls {
             Tls::None => LettreTls::None,
-            Tls::Starttls => LettreTls::Required(params(host)?),
-            Tls::Tls => LettreTls::Wrapper(params(host)?),
+            Tls::Starttls => LettreTls::Required(params(host, &roots)?),
+            Tls::Tls => LettreTls::Wrapper(params(host, &roots)?),
         };
         let mut builder = SmtpTransport::builder_dangerous(host)
             .port(config.port)
@@ -67,6 +74,7 @@ impl Smtp {
         }
         Ok(Smtp {
             transport: builder.build(),
+            server: format!("{host}:{}", config.port),
             describe,
         })
     }
@@ -81,6 +89,13 @@ impl Smtp {
                     Kind::Retry if attempt < BACKOFF_MS.len() => {
                         std::thread::sleep(Duration::from_millis(BACKOFF_MS[attempt]));
                         attempt += 1;
+                    }
+                    Kind::Retry | Kind::Stop if is_tls(&e) => {
+                        return Err(Failure::Stop(format!(
+                            "TLS with {} failed: {}",
+                            self.server,
+                            tried(&e, attempt)
+                        )));
                     }
                     Kind::Retry | Kind::Stop => {
                         return Err(Failure::Stop(tried(&e, attempt)));
@@ -99,10 +114,75 @@ fn tried(e: &SmtpError, retries: usize) -> String {
     }
 }
 
-fn params(host: &str) -> Result<TlsParameters> {
-    TlsParameters::new(host.to_string()).map_err(|e| {
-        anyhow!("ocb.yaml: key `email.smtp.host`: cannot set up TLS for `{host}`: {e}")
-    })
+fn params(host: &str, roots: &[Certificate]) -> Result<TlsParameters> {
+    roots
+        .iter()
+        .fold(TlsParameters::builder(host.to_string()), |b, c| {
+            b.add_root_certificate(c.clone())
+        })
+        .build()
+        .map_err(|e| {
+            anyhow!("ocb.yaml: key `email.smtp.host`: cannot set up TLS for `{host}`: {e}")
+        })
+}
+
+/// The certificates of `email.smtp.ca_file`, each checked, so a bad file is
+/// named before anything is sent.
+fn extra_roots(config: &SmtpConfig, root: &Path) -> Result<Vec<Certificate>> {
+    let Some(file) = config.ca_file.as_deref() else {
+        return Ok(vec![]);
+    };
+    let path = root.join(file);
+    let text = std::fs::read(&path).map_err(|e| {
+        anyhow!(
+            "ocb.yaml: key `email.smtp.ca_file`: cannot read `{}`: {e}",
+            path.display()
+        )
+    })?;
+    let pems: Vec<&[u8]> = split_pem(&text);
+    if pems.is_empty() {
+        bail!(
+            "ocb.yaml: key `email.smtp.ca_file`: `{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        );
+    }
+    pems.into_iter()
+        .map(|pem| {
+            Certificate::from_pem(pem).map_err(|e| {
+                anyhow!(
+                    "ocb.yaml: key `email.smtp.ca_file`: `{}`: {e}",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// Each `-----BEGIN CERTIFICATE-----` block of a PEM bundle.
+fn split_pem(text: &[u8]) -> Vec<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(len) = find(&rest[start..], END) else {
+            break;
+        };
+        let end = start + len + END.len();
+        out.push(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// A failure of the TLS layer (handshake, certificate), however lettre files it.
+fn is_tls(e: &SmtpError) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    e.is_tls()
+        || ["certificate", "tls", "handshake"]
+            .iter()
+            .any(|w| text.contains(w))
 }
 
 /// Credentials when the user variable is set; the password must then be set
@@ -176,8 +256,9 @@ mod tests {
             tls: Tls::None,
             username_env: Some("PATH".into()),
             password_env: Some("HOME".into()),
+            ca_file: None,
         };
-        let s = Smtp::new(&config).unwrap();
+        let s = Smtp::new(&config, Path::new(".")).unwrap();
         assert_eq!(
             s.describe,
             "127.0.0.1:2525 (no TLS), credentials from $PATH and $HOME"

@@ -70,3 +70,20 @@ pub fn chromium_available() -> bool {
     }
     found
 }
+
+/// Every file under `dir` with its bytes, for "nothing changed" and
+/// "byte-identical" checks.
+pub fn snapshot_dir(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).expect("read");
+            (
+                e.path().strip_prefix(dir).expect("inside").to_path_buf(),
+                bytes,
+            )
+        })
+        .collect()
+}

@@ -59,12 +59,13 @@ fn repo() -> tempfile::TempDir {
     dir
 }
 
-/// Every file under a folder with its bytes.
+/// Every file under a folder with its bytes (but the writers' lock file,
+/// `.ocb.lock`, which any writer creates: see docs/RELIABILITY.md).
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(|e| e.unwrap())
-        .filter(|e| e.file_type().is_file())
+        .filter(|e| e.file_type().is_file() && e.file_name() != ".ocb.lock")
         .map(|e| {
             (
                 e.path().strip_prefix(dir).unwrap().display().to_string(),

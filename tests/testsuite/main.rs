@@ -13,6 +13,8 @@ mod ingest;
 mod newuser;
 mod pdf;
 mod pipeline;
+mod properties;
+mod reliability;
 mod review;
 mod send;
 mod serve;

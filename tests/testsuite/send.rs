@@ -568,3 +568,191 @@ fn refuses_held_charges_and_periods_that_were_not_built() {
         ));
     assert_eq!(server.messages().len(), 1);
 }
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, made with
+/// `openssl` in `dir`: (ca.pem, server.pem, server.key).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ocb test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A copy of the built fixture that talks to `port` with `tls`, trusting `ca` if given.
+fn repo_tls(port: u16, tls: &str, ca: Option<&Path>) -> tempfile::TempDir {
+    let dir = repo_on(port);
+    let config = dir.path().join("ocb.yaml");
+    let mut smtp = format!("tls: {tls}");
+    if let Some(ca) = ca {
+        std::fs::copy(ca, dir.path().join("campus-ca.pem")).expect("copy CA");
+        smtp.push_str(", ca_file: campus-ca.pem");
+    }
+    let text = read(&config).replace("tls: none", &smtp);
+    std::fs::write(&config, text).expect("write ocb.yaml");
+    dir
+}
+
+fn tls_delivers(mode: &str, flag: &str) {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(certs.path());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::start(&[flag, cert, key]);
+    let dir = repo_tls(server.port, mode, Some(&ca));
+    send(dir.path(), &["2025-01", "-v"]).assert().success();
+    let got = server.messages();
+    assert_eq!(got.len(), 3, "one message per PI over {mode}");
+    assert_eq!(deliveries(dir.path(), "2025-01").len(), 3);
+}
+
+#[test]
+fn starttls_with_an_internal_ca_from_ca_file_delivers() {
+    if !available() {
+        return;
+    }
+    tls_delivers("starttls", "--starttls");
+}
+
+#[test]
+fn implicit_tls_with_an_internal_ca_from_ca_file_delivers() {
+    if !available() {
+        return;
+    }
+    tls_delivers("tls", "--tls");
+}
+
+#[test]
+fn a_certificate_that_does_not_verify_stops_with_host_and_reason_and_sends_nothing() {
+    if !available() {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let (_, cert, key) = test_ca(certs.path());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    for (mode, flag) in [("starttls", "--starttls"), ("tls", "--tls")] {
+        let server = Server::start(&[flag, cert, key]);
+        // No ca_file: the test CA is unknown to the Mozilla roots.
+        let dir = repo_tls(server.port, mode, None);
+        send(dir.path(), &["2025-01"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "TLS with 127.0.0.1:{} failed",
+                server.port
+            )))
+            .stderr(predicate::str::contains("UnknownIssuer"));
+        assert!(server.messages().is_empty(), "nothing sent over {mode}");
+        assert!(deliveries(dir.path(), "2025-01").is_empty());
+    }
+}
+
+#[test]
+fn starttls_never_falls_back_to_plain_text() {
+    if !available() {
+        return;
+    }
+    // A server that offers no STARTTLS at all.
+    let server = Server::start(&[]);
+    let dir = repo_tls(server.port, "starttls", None);
+    send(dir.path(), &["2025-01"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "127.0.0.1:{}",
+            server.port
+        )))
+        .stderr(predicate::str::contains("STARTTLS"));
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+fn a_ca_file_that_holds_no_certificate_is_named_before_sending() {
+    if !available() {
+        return;
+    }
+    let server = Server::start(&[]);
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), "not a certificate\n").unwrap();
+    let dir = repo_tls(server.port, "starttls", Some(junk.path()));
+    send(dir.path(), &["2025-01"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("key `email.smtp.ca_file`: `"))
+        .stderr(predicate::str::contains(
+            "campus-ca.pem` holds no PEM certificate",
+        ));
+    assert!(server.messages().is_empty());
+}

@@ -1,0 +1,110 @@
+//! The precision ocb supports for amounts and quantities, checked cell by
+//! cell after loading: beyond it a located problem, never a silent rounding
+//! and never an unlocated overflow later in the rollup (docs/RELIABILITY.md).
+
+use crate::charge::Charge;
+use crate::problem::Problem;
+use rust_decimal::Decimal;
+
+/// Digits after the decimal point a cost or quantity may have (a millionth
+/// of a millionth: far below any provider's price steps).
+pub const MAX_SCALE: u32 = 12;
+
+/// Exclusive bound on a period's sum of absolute values, per column. With
+/// `MAX_SCALE` this keeps every rollup sum within 27 digits, inside the
+/// 28–29 digits that `rust_decimal` holds exactly.
+pub fn max_total() -> Decimal {
+    Decimal::from(1_000_000_000_000_000u64)
+}
+
+/// The cells of a charge that are summed, with the FOCUS column each came from.
+fn cells(c: &mut Charge) -> [(&'static str, Option<&mut Decimal>); 5] {
+    let list = c.has_list.then_some(&mut c.list);
+    [
+        ("BilledCost", Some(&mut c.billed)),
+        ("ListCost", list),
+        ("ContractedCost", Some(&mut c.contracted)),
+        ("EffectiveCost", Some(&mut c.effective)),
+        ("ConsumedQuantity", c.consumed_quantity.as_mut()),
+    ]
+}
+
+/// Check every summed cell of a period (or a file): at most `MAX_SCALE`
+/// decimals, and column totals below `max_total()`. Trailing zeros beyond
+/// the scale are dropped (the value is unchanged). One problem per row.
+pub fn check(charges: &mut [Charge]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut totals = [Decimal::ZERO; 5];
+    let mut over = [false; 5];
+    let limit = max_total();
+    for c in charges.iter_mut() {
+        let (file, line) = (c.file.clone(), c.line);
+        for (i, (column, cell)) in cells(c).into_iter().enumerate() {
+            let Some(value) = cell else { continue };
+            if let Err(message) = fit(value) {
+                problems.push(Problem::cell(file.as_ref(), line, column, message));
+                break;
+            }
+            totals[i] = totals[i].saturating_add(value.abs());
+            if totals[i] >= limit && !over[i] {
+                over[i] = true;
+                problems.push(Problem::cell(
+                    file.as_ref(),
+                    line,
+                    column,
+                    format!(
+                        "the period's {column} values add up to {} or more here (absolute values); ocb supports totals below 10^15 per period",
+                        limit
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    problems
+}
+
+/// Bring a value to at most `MAX_SCALE` decimals without changing it, or say why not.
+fn fit(value: &mut Decimal) -> Result<(), String> {
+    if value.scale() <= MAX_SCALE {
+        return Ok(());
+    }
+    let exact = value.normalize();
+    if exact.scale() <= MAX_SCALE {
+        *value = exact;
+        return Ok(());
+    }
+    Err(format!(
+        "`{value}` has {} digits after the decimal point; ocb supports at most {MAX_SCALE} and never rounds silently: round it in the export",
+        exact.scale()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn more_than_twelve_decimals_is_refused_and_trailing_zeros_are_not() {
+        let mut v = d("0.1234567890123456789012345678");
+        let e = fit(&mut v).unwrap_err();
+        assert!(e.starts_with("`0.1234567890123456789012345678` has 28 digits after the decimal point; ocb supports at most 12"), "{e}");
+        let mut v = d("1.500000000000000000");
+        fit(&mut v).unwrap();
+        assert_eq!(v.to_string(), "1.5");
+        let mut v = d("0.000000000001");
+        fit(&mut v).unwrap();
+        assert_eq!(v.scale(), 12);
+    }
+
+    #[test]
+    fn the_largest_supported_sum_fits_at_the_largest_scale() {
+        // What the rollup does: every value as an integer count of 10^-12.
+        let top = max_total() * Decimal::from(1_000_000_000_000u64);
+        assert!(Decimal::try_from_i128_with_scale(top.mantissa(), MAX_SCALE).is_ok());
+    }
+}
