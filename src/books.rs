@@ -60,11 +60,15 @@ impl Books {
     }
 
     /// Period `i`, ready to render; `None` when its inputs have problems.
+    /// The ledger runs here, on every period in order: balances carry from
+    /// one period to the next, a closed period replays what it issued, and
+    /// a reopened one is renumbered where its credits changed.
     pub fn period(
         &mut self,
         repo: &Repo,
         i: usize,
         previous: Option<&SourceTotals>,
+        ledger: &mut crate::ledger::Ledger,
         strings: &mut Interner,
         problems: &mut Vec<Problem>,
     ) -> Result<Option<PeriodData>> {
@@ -80,9 +84,9 @@ impl Books {
         )?;
         if file.status == Status::Closed {
             if let Some(rows) = record {
-                return self
-                    .closed(repo, i, file, rows, previous, strings, problems)
-                    .map(Some);
+                let mut data = self.closed(repo, i, file, rows, previous, strings, problems)?;
+                replay_ledger(repo, &mut data, ledger, problems);
+                return Ok(Some(data));
             }
             problems.extend(unrecorded_changes(dir, &file));
         }
@@ -111,6 +115,12 @@ impl Books {
             strings,
         )?;
         problems.append(&mut found);
+        if data.file.status == Status::Closed {
+            // Closed by an older ocb without an issued record.
+            replay_ledger(repo, &mut data, ledger, problems);
+        } else {
+            apply_ledger(repo, &mut data, ledger, problems);
+        }
         if let Some(rows) = record {
             data.superseded = reissued(&data, &rows)?;
         }
@@ -304,6 +314,83 @@ fn unrecorded_changes(dir: &crate::discover::PeriodDir, file: &PeriodFile) -> Ve
             .collect(),
         Err(e) => vec![Problem::file(dir.shown("period.yaml"), format!("{e:#}"))],
     }
+}
+
+/// The ledger on an open period. After a reopen, a statement whose rows did
+/// not change keeps its number, unless what the ledger shows on it (credits,
+/// allocations, surcharges, split) differs from what it issued: then it is
+/// reissued under a new number like any other change.
+fn apply_ledger(
+    repo: &Repo,
+    data: &mut PeriodData,
+    ledger: &mut crate::ledger::Ledger,
+    problems: &mut Vec<Problem>,
+) {
+    let (applied, misfits) = ledger.apply(data.dir.period, &crate::ledger::inputs(&data.rollup));
+    problems.extend(crate::ledger::locate_misfits(&repo.root, &misfits));
+    crate::ledger::totals(&applied, &mut data.currencies);
+    data.ledger = applied;
+    let mut taken: std::collections::HashSet<String> = data
+        .file
+        .statements
+        .iter()
+        .chain(&data.file.superseded)
+        .map(|s| s.number.clone())
+        .chain(data.numbers.values().cloned())
+        .collect();
+    for issued in &data.file.statements {
+        let key = issued.key();
+        let (Some(recorded), Some(now)) = (
+            issued.ledger.as_ref(),
+            crate::ledger::find(&data.ledger, &key),
+        ) else {
+            continue;
+        };
+        if data.numbers.get(&key) != Some(&issued.number)
+            || *recorded == crate::ledger::record::record(now)
+        {
+            continue;
+        }
+        let mut n = crate::numbers::revised(&issued.number);
+        while taken.contains(&n) {
+            n = crate::numbers::revised(&n);
+        }
+        taken.insert(n.clone());
+        data.numbers.insert(key.clone(), n);
+        data.replaces.insert(key, issued.number.clone());
+    }
+}
+
+/// The ledger on a closed period: what its statements issued.
+fn replay_ledger(
+    repo: &Repo,
+    data: &mut PeriodData,
+    ledger: &mut crate::ledger::Ledger,
+    problems: &mut Vec<Problem>,
+) {
+    let recorded: BTreeMap<Key, &crate::ledger::record::Recorded> = data
+        .file
+        .statements
+        .iter()
+        .filter_map(|s| s.ledger.as_ref().map(|l| (s.key(), l)))
+        .collect();
+    let (applied, misfits, errors) = ledger.replay(
+        data.dir.period,
+        &crate::ledger::inputs(&data.rollup),
+        &recorded,
+    );
+    problems.extend(crate::ledger::locate_misfits(&repo.root, &misfits));
+    let shown = data.dir.shown("period.yaml");
+    for (key, e) in errors {
+        let number = data.numbers.get(&key).cloned().unwrap_or_default();
+        let message = format!("statement {number}: its recorded ledger: {e}");
+        problems.push(match crate::close::line_of(&data.dir, &number) {
+            Some(l) => Problem::at(&shown, l, message),
+            None => Problem::file(&shown, message),
+        });
+    }
+    crate::ledger::totals(&applied, &mut data.currencies);
+    data.ledger = applied;
 }
 
 /// Superseded statements with their recorded rows, rolled up to render again.

@@ -94,14 +94,11 @@ pub fn each_period(
             .as_ref()
             .filter(|(p, _)| *p == dir.period.prev())
             .map(|(_, t)| t);
-        let Some(mut data) = books.period(repo, i, prev, &mut strings, problems)? else {
+        let Some(mut data) = books.period(repo, i, prev, &mut ledger, &mut strings, problems)?
+        else {
             previous = None;
             continue;
         };
-        let (applied, misfits) = ledger.apply(dir.period, &crate::ledger::inputs(&data.rollup));
-        problems.extend(crate::ledger::locate_misfits(&repo.root, &misfits));
-        crate::ledger::totals(&applied, &mut data.currencies);
-        data.ledger = applied;
         each(&mut data)?;
         previous = Some((dir.period, crate::flag::source_totals(&data.charges)));
         // Only the rollup is kept across periods: memory stays bounded by one period.

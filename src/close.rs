@@ -89,6 +89,10 @@ pub struct Issued {
     pub previous: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Credits, allocations, surcharges and the fund split it showed (none
+    /// in a period.yaml written before ocb recorded them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<crate::ledger::record::Recorded>,
 }
 
 impl Issued {

@@ -200,6 +200,7 @@ fn issued(s: &StatementRef, data: &PeriodData) -> Issued {
         project_name: s.shown.project_name.clone(),
         previous: s.shown.previous.map(|p| p.normalize().to_string()),
         warnings: s.shown.warnings.clone(),
+        ledger: crate::ledger::find(&data.ledger, &key).map(crate::ledger::record::record),
     }
 }
 

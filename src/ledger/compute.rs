@@ -31,7 +31,7 @@ pub struct StatementInput {
     pub items: Vec<Item>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     CreditProgram,
@@ -211,6 +211,35 @@ impl Work {
     }
 }
 
+/// A statement's items in whole cents (the due's cents by largest remainder).
+fn work_of(s: &StatementInput) -> Work {
+    let cents = allocate(
+        &s.items.iter().map(|i| i.billed).collect::<Vec<_>>(),
+        &s.currency,
+    );
+    Work {
+        items: s
+            .items
+            .iter()
+            .zip(cents)
+            .map(|(i, c)| (i.source.clone(), i.service.clone(), c))
+            .collect(),
+    }
+}
+
+fn usage_by_source(s: &StatementInput) -> Vec<(String, Decimal)> {
+    work_of(s).by_source(&|_, _| true)
+}
+
+fn key_of(s: &StatementInput) -> crate::rollup::StatementKey {
+    crate::rollup::StatementKey {
+        currency: s.currency.clone(),
+        pi: s.pi.clone(),
+        project: s.project.clone(),
+        fund: s.fund.clone(),
+    }
+}
+
 fn source_ok(list: &[String], source: &str) -> bool {
     list.is_empty() || list.iter().any(|s| s == source)
 }
@@ -292,6 +321,133 @@ impl Ledger {
         )
     }
 
+    /// A closed period: each statement with a recorded ledger (`recorded`,
+    /// by key) shows what it issued, and the balances move by what was
+    /// recorded; statements closed before ledgers were recorded are computed
+    /// as in `apply`. Errors are records that do not read back, by key.
+    pub fn replay(
+        &mut self,
+        period: Period,
+        inputs: &[StatementInput],
+        recorded: &BTreeMap<crate::rollup::StatementKey, &super::record::Recorded>,
+    ) -> (PeriodLedger, Vec<Misfit>, Vec<(crate::rollup::StatementKey, String)>) {
+        for s in inputs.iter().filter(|s| !s.items.is_empty()) {
+            self.first_seen
+                .entry((Per::Pi, s.pi.clone()))
+                .or_insert(period);
+            self.first_seen
+                .entry((Per::Project, s.project.clone()))
+                .or_insert(period);
+        }
+        let computed: Vec<StatementInput> = inputs
+            .iter()
+            .filter(|s| !recorded.contains_key(&key_of(s)))
+            .cloned()
+            .collect();
+        let misfits = self.currency_misfits(period, &computed);
+        let mut this_month: HashMap<(usize, String), Decimal> = HashMap::new();
+        let mut drawn_now: HashMap<(String, usize), Decimal> = HashMap::new();
+        let mut errors = Vec::new();
+        let mut statements = Vec::new();
+        for s in inputs {
+            let key = key_of(s);
+            let Some(r) = recorded.get(&key) else {
+                statements.push(self.statement(period, s, &mut this_month, &mut drawn_now));
+                continue;
+            };
+            match self.restored(s, r, &mut this_month, &mut drawn_now) {
+                Ok(st) => statements.push(st),
+                Err(e) => {
+                    errors.push((key, e));
+                    statements.push(self.statement(period, s, &mut this_month, &mut drawn_now));
+                }
+            }
+        }
+        let allocations = self.allocation_states(&drawn_now);
+        (
+            PeriodLedger {
+                statements,
+                allocations,
+            },
+            misfits,
+            errors,
+        )
+    }
+
+    /// A statement from its record; the balances move by its lines.
+    fn restored(
+        &mut self,
+        s: &StatementInput,
+        r: &super::record::Recorded,
+        this_month: &mut HashMap<(usize, String), Decimal>,
+        drawn_now: &mut HashMap<(String, usize), Decimal>,
+    ) -> Result<Statement, String> {
+        let r = super::record::restore(r)?;
+        let usage_by_source = usage_by_source(s);
+        let usage: Decimal = usage_by_source.iter().map(|x| x.1).sum();
+        if usage != r.usage {
+            return Err(format!(
+                "the recorded usage {} is not the issued rows' {}",
+                r.usage.normalize(),
+                usage.normalize()
+            ));
+        }
+        let mut left: BTreeMap<String, Decimal> = usage_by_source.iter().cloned().collect();
+        for l in r.lines.iter().filter(|l| l.kind != LineKind::Surcharge) {
+            for (source, a) in &l.by_source {
+                *left.entry(source.clone()).or_default() -= a;
+            }
+            match l.kind {
+                LineKind::CreditProgram => {
+                    let found = self
+                        .programs
+                        .iter()
+                        .position(|p| p.terms.name == l.name && Some(p.terms.kind) == l.program);
+                    if let Some(n) = found {
+                        let holder = match self.programs[n].terms.per {
+                            Per::Pi => s.pi.clone(),
+                            Per::Project => s.project.clone(),
+                        };
+                        let book = match self.programs[n].terms.kind {
+                            ProgramKind::FirstMonths => &mut self.received,
+                            ProgramKind::MonthlyCap => &mut *this_month,
+                        };
+                        *book.entry((n, holder)).or_default() += l.amount;
+                    }
+                }
+                LineKind::Allocation => {
+                    let found = self.projects.get(&s.project).and_then(|p| {
+                        p.allocations
+                            .iter()
+                            .position(|a| a.id == l.name)
+                            .map(|j| (p.id.clone(), j))
+                    });
+                    if let Some(key) = found {
+                        *self.drawn.entry(key.clone()).or_default() += l.amount;
+                        *drawn_now.entry(key).or_default() += l.amount;
+                    }
+                }
+                LineKind::Surcharge => {}
+            }
+        }
+        let left: Vec<(String, Decimal)> = left.into_iter().collect();
+        let cells = cells(&left, &r.lines, &r.split, &s.currency);
+        Ok(Statement {
+            currency: s.currency.clone(),
+            pi: s.pi.clone(),
+            project: s.project.clone(),
+            fund: s.fund.clone(),
+            usage,
+            usage_by_source,
+            lines: r.lines,
+            credits: r.credits,
+            surcharges: r.surcharges,
+            due: r.due,
+            split: r.split,
+            cells,
+        })
+    }
+
     fn statement(
         &mut self,
         period: Period,
@@ -299,18 +455,7 @@ impl Ledger {
         this_month: &mut HashMap<(usize, String), Decimal>,
         drawn_now: &mut HashMap<(String, usize), Decimal>,
     ) -> Statement {
-        let cents = allocate(
-            &s.items.iter().map(|i| i.billed).collect::<Vec<_>>(),
-            &s.currency,
-        );
-        let mut work = Work {
-            items: s
-                .items
-                .iter()
-                .zip(cents)
-                .map(|(i, c)| (i.source.clone(), i.service.clone(), c))
-                .collect(),
-        };
+        let mut work = work_of(s);
         let usage_by_source = work.by_source(&|_, _| true);
         let usage: Decimal = usage_by_source.iter().map(|x| x.1).sum();
         let mut lines = self.programs_applied(period, s, &mut work, this_month);

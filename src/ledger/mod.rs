@@ -4,6 +4,7 @@
 
 mod compute;
 pub mod locate;
+pub mod record;
 pub mod terms;
 pub mod view;
 

@@ -313,6 +313,55 @@ fn balances_are_a_pure_function_of_the_periods_in_order() {
 }
 
 #[test]
+fn a_closed_period_keeps_the_credits_it_issued() {
+    let dir = prepaid_repo("600.00", "650.00", "80.00");
+    let root = dir.path();
+    ocb(root).args(["close", "2025-01"]).assert().success();
+    let period_yaml = read(root.join("periods/2025-01/period.yaml"));
+    assert!(period_yaml.contains("ledger:"), "{period_yaml}");
+    assert!(period_yaml.contains("name: prepaid-2025"), "{period_yaml}");
+    build(root);
+    let jan = read(root.join("output/2025-01/statements.csv"));
+    let jan_journal = read(root.join("output/2025-01/journal.csv"));
+    let jan_page = statement_text(root, "2025-01", "a-lee-example-edu", "ocean");
+    // Finance doubles the allocation and adds a 70/30 split after January closed.
+    let projects = format!(
+        "{LEE}  funds:\n    - {{fund_org: NSF-OCE-2231, percent: 70}}\n    - {{fund_org: DEPT-OCE-100, percent: 30}}\n{}",
+        PREPAID.replace("amount: 1000", "amount: 2000")
+    );
+    std::fs::write(root.join("projects.yaml"), projects).unwrap();
+    build(root);
+    // January shows what it issued: 600 drawn from 1000, one fund.
+    assert_eq!(read(root.join("output/2025-01/statements.csv")), jan);
+    assert_eq!(read(root.join("output/2025-01/journal.csv")), jan_journal);
+    assert_eq!(
+        statement_text(root, "2025-01", "a-lee-example-edu", "ocean"),
+        jan_page
+    );
+    // February opens with 2000 − 600 drawn in January: 650 is covered.
+    assert_eq!(
+        statements(root, "2025-02"),
+        [s("ocean", "NSF-OCE-2231", "650", "650.00", "0.00", "0.00")]
+    );
+    let text = statement_text(root, "2025-02", "a-lee-example-edu", "ocean");
+    assert!(
+        text.contains("opening balance $1,400.00, drawn $650.00, closing balance $750.00"),
+        "{text}"
+    );
+    // A reopen recomputes January: its split changed, so it is reissued.
+    ocb(root)
+        .args(["reopen", "2025-01", "--reason", "split agreed late"])
+        .assert()
+        .success();
+    build(root);
+    let (_, rows) = csv_rows(root.join("output/2025-01/statements.csv"));
+    let issued = jan.lines().nth(1).and_then(|l| l.split(',').next()).unwrap();
+    assert_eq!(rows[0][0], format!("{issued}-R1"));
+    let page = statement_text(root, "2025-01", "a-lee-example-edu", "ocean");
+    assert!(page.contains("DEPT-OCE-100"), "{page}");
+}
+
+#[test]
 fn first_months_credit_over_two_months_excludes_gpu() {
     let config = format!(
         "{OCB_YAML}credits:\n  - {{name: \"New PI credit\", kind: first_months, per: pi, amount: 1000, months: 2,\n     exclude_services: ['(?i)gpu'], paid_by: PROVOST-NEWPI}}\n"
