@@ -176,12 +176,7 @@ fn record(
 }
 
 fn issued(s: &StatementRef, data: &PeriodData) -> Issued {
-    let key = crate::rollup::StatementKey {
-        currency: s.currency.clone(),
-        pi: s.pi.clone(),
-        project: s.project.clone(),
-        fund: s.fund.clone(),
-    };
+    let key = s.key();
     Issued {
         number: s.number.clone(),
         pi_email: s.pi.clone(),

@@ -54,6 +54,17 @@ pub struct StatementRef {
     pub shown: crate::closed_view::Shown,
 }
 
+impl StatementRef {
+    pub fn key(&self) -> crate::rollup::StatementKey {
+        crate::rollup::StatementKey {
+            currency: self.currency.clone(),
+            pi: self.pi.clone(),
+            project: self.project.clone(),
+            fund: self.fund.clone(),
+        }
+    }
+}
+
 pub struct Site {
     config: Config,
     projects: Projects,
@@ -453,6 +464,7 @@ impl Site {
                 html => &s.html, pdf => &s.pdf, amounts => Serde(Amounts::new(&s.sums, &s.currency)), replaces => &s.replaces,
                 list_cost => s.sums.list.normalize().to_string(), discount => s.sums.discount().normalize().to_string(), billed_cost => s.sums.billed.normalize().to_string(),
                 credits => format!("{:.2}", s.credits), surcharges => format!("{:.2}", s.surcharges), due => format!("{:.2}", s.due), due_text => format(s.due, &s.currency),
+                ledger => Serde(crate::ledger::find(&data.ledger, &s.key()).map(crate::ledger::view::statement)),
                 cc => self.projects.get(&s.project).map(|p| p.cc.clone()).unwrap_or_default(),
                 pi_href => format!("pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
             })

@@ -49,6 +49,33 @@ pub struct Statement {
     /// The statement this one reissues (after `ocb reopen`).
     #[serde(default)]
     pub replaces: Option<String>,
+    /// Credits, allocations and surcharges between the billed cost and the
+    /// due, and the fund split, formatted as the statement shows them.
+    #[serde(default)]
+    pub ledger: Option<LedgerText>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct LedgerText {
+    pub usage: String,
+    #[serde(default)]
+    pub lines: Vec<LedgerLine>,
+    #[serde(default)]
+    pub split: Vec<LedgerShare>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct LedgerLine {
+    pub label: String,
+    pub detail: String,
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct LedgerShare {
+    pub fund: String,
+    pub percent: String,
+    pub amount: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -173,6 +200,7 @@ mod tests {
             billed_cost: "0".into(),
             due: None,
             due_text: None,
+            ledger: None,
             cc: cc.iter().map(|c| c.to_string()).collect(),
             pi_href: String::new(),
             replaces: None,

@@ -178,6 +178,7 @@ impl Composer {
                     project => &s.project_id, name => &s.project_name, fund => &s.fund_org, number => &s.number,
                     currency => &s.currency, amounts => Serde(due_amounts(s)), attachment => p.filename(), replaces => &s.replaces,
                     previously_sent => sent_at.map(|t| t.get(..10).unwrap_or(&t).to_string()), changed => changed.unwrap_or(false),
+                    ledger => s.ledger.as_ref().filter(|l| !l.lines.is_empty() || !l.split.is_empty()).map(Serde),
                 }
             })
             .collect();
@@ -358,6 +359,7 @@ mod tests {
             billed_cost: billed.into(),
             due: None,
             due_text: None,
+            ledger: None,
             cc: vec!["m@x.edu".into()],
             pi_href: "pis/a-x-edu.html".into(),
             replaces: None,

@@ -780,3 +780,49 @@ fn an_allocation_past_its_end_date_draws_nothing() {
     assert_eq!(header.last().map(String::as_str), Some("statement"));
     assert_eq!(rows[0].last(), Some(&stmts[0][0]));
 }
+
+#[test]
+fn the_email_shows_the_credits_surcharges_and_split_of_each_statement() {
+    if !crate::common::chromium_available() {
+        return;
+    }
+    let config = format!(
+        "{OCB_YAML}surcharges:\n  - {{name: \"F&A\", percent: 8.5, sources: [aws], exempt_funds: ['^DEPT-'], paid_to: OVERHEAD}}\n"
+    );
+    let projects = format!(
+        "{LEE}  funds:\n    - {{fund_org: NSF-OCE-2231, percent: 70}}\n    - {{fund_org: DEPT-OCE-100, percent: 30}}\n  allocations:\n    - {{id: prepaid-2025, kind: prepaid, amount: 100, currency: USD, start: 2025-01-01, end: 2025-12-31, paid_by: DEFERRED-PREPAID}}\n"
+    );
+    let jan = charges(&[("2025-01", "EC2", "300.01", "111")]);
+    let dir = repo_with(&[
+        ("ocb.yaml", &config),
+        ("projects.yaml", &projects),
+        ("periods/2025-01/aws.csv", &jan),
+    ]);
+    let root = dir.path();
+    ocb(root).arg("build").assert().success();
+    // 300.01 − 100 prepaid = 200.01; 8.5 % of it is 17.00085 → 17.00; due 217.01,
+    // split 70/30 by largest remainder: 151.907 → 151.91, 65.103 → 65.10.
+    assert_eq!(
+        statements(root, "2025-01"),
+        [s(
+            "ocean",
+            "NSF-OCE-2231",
+            "300.01",
+            "100.00",
+            "17.00",
+            "217.01"
+        )]
+    );
+    ocb(root)
+        .args(["send", "--period", "2025-01", "--dev"])
+        .assert()
+        .success();
+    let preview = read(root.join("output/emails/2025-01/a-lee-example-edu.html"));
+    for line in [
+        "List price $300.01, covered $0.00, amount due $217.01",
+        "Billed for use $300.01; Prepaid allocation prepaid-2025 − $100.00 (opening balance $100.00, drawn $100.00, closing balance $0.00); Surcharge: F&amp;A + $17.00 (8.5% of $200.01, received by OVERHEAD)",
+        "Charged to NSF-OCE-2231 70% $151.91, DEPT-OCE-100 30% $65.10",
+    ] {
+        assert!(preview.contains(line), "{line}\n{preview}");
+    }
+}
