@@ -64,6 +64,14 @@ pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
         problems.extend(crate::ledger::terms::check_config(
             &config, &text, &shown, &sources,
         ));
+        if let Ok(text) = std::fs::read_to_string(root.join("projects.yaml")) {
+            problems.extend(crate::ledger::terms::check_allocation_sources(
+                &projects,
+                &text,
+                "projects.yaml",
+                &sources,
+            ));
+        }
     }
     Ok(Repo {
         root: root.to_path_buf(),

@@ -244,6 +244,62 @@ fn check_allocations(
     out
 }
 
+/// Each entry of `list` that is not a known source, located at `path(j)`.
+fn unknown_sources(
+    list: &[String],
+    sources: &BTreeSet<String>,
+    file: &str,
+    text: &str,
+    path: &dyn Fn(usize) -> Vec<Step>,
+) -> Vec<Problem> {
+    let known: Vec<&str> = sources.iter().map(String::as_str).collect();
+    list.iter()
+        .enumerate()
+        .filter(|(_, s)| !sources.contains(*s))
+        .map(|(j, s)| {
+            problem(
+                file,
+                text,
+                &path(j),
+                format!(
+                    "unknown source `{s}`: expected one of {}",
+                    if known.is_empty() {
+                        "the sources in periods/".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Check `projects.yaml`'s allocations: the sources they cover must be known,
+/// like those of ocb.yaml's credit programs (a misspelt source would draw
+/// nothing, silently).
+pub fn check_allocation_sources(
+    projects: &crate::projects::Projects,
+    text: &str,
+    file: &str,
+    sources: &BTreeSet<String>,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, p) in projects.list.iter().enumerate() {
+        for (j, a) in p.allocations.iter().enumerate() {
+            out.extend(unknown_sources(&a.sources, sources, file, text, &|k| {
+                vec![
+                    Step::Index(i),
+                    Step::Key("allocations"),
+                    Step::Index(j),
+                    Step::Key("sources"),
+                    Step::Index(k),
+                ]
+            }));
+        }
+    }
+    out
+}
+
 /// Check `ocb.yaml`'s credit programs and surcharges: sources must be known
 /// (configured or found in `periods/`), regexes must compile.
 pub fn check_config(
@@ -254,24 +310,7 @@ pub fn check_config(
 ) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut source_list = |list: &[String], path: &dyn Fn(usize) -> Vec<Step>| {
-        for (j, s) in list.iter().enumerate() {
-            if !sources.contains(s) {
-                let known: Vec<&str> = sources.iter().map(String::as_str).collect();
-                out.push(problem(
-                    file,
-                    text,
-                    &path(j),
-                    format!(
-                        "unknown source `{s}`: expected one of {}",
-                        if known.is_empty() {
-                            "the sources in periods/".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                ));
-            }
-        }
+        out.extend(unknown_sources(list, sources, file, text, path));
     };
     for (i, c) in config.credits.iter().enumerate() {
         source_list(&c.sources, &|j| {

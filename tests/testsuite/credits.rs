@@ -704,6 +704,17 @@ fn negative_or_non_numeric_allocation_amounts_are_refused() {
 }
 
 #[test]
+fn an_allocation_naming_an_unknown_source_is_refused() {
+    let projects = format!(
+        "{LEE}  allocations:\n    - {{id: a, kind: credit, amount: 5, start: 2025-01-01, end: 2025-12-31, sources: [aws, azrue]}}\n"
+    );
+    refused(
+        &[("projects.yaml", &projects)],
+        "projects.yaml:6:91: unknown source `azrue`: expected one of aws, hpc",
+    );
+}
+
+#[test]
 fn overlapping_allocations_with_the_same_id_are_refused() {
     let projects = format!(
         "{LEE}  allocations:\n    - {{id: a, kind: credit, amount: 5, start: 2025-01-01, end: 2025-06-30}}\n    - {{id: a, kind: credit, amount: 5, start: 2025-06-01, end: 2025-12-31}}\n"
