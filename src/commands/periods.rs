@@ -1,4 +1,5 @@
-//! `ocb periods`: one line per period with rows, sources, totals and status.
+//! `ocb periods`: one line per period with rows, sources, totals (billed,
+//! held, rejected; credits, surcharges and due after the ledger) and status.
 
 use super::INVALID;
 use crate::cli::Global;
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 pub fn run(g: &Global) -> Result<u8> {
     let repo = crate::build::open(&g.root, &g.config_path())?;
     let mut problems = repo.problems.clone();
-    let mut rows: Vec<[String; 9]> = Vec::new();
+    let mut rows: Vec<[String; 12]> = Vec::new();
     // The list price of every row (billed, held and rejected alike): a month
     // that is all held must not look like it costs nothing.
     let mut list_all: BTreeMap<(Period, String), Decimal> = BTreeMap::new();
@@ -46,6 +47,9 @@ pub fn run(g: &Global) -> Result<u8> {
                 f(c.billed),
                 f(c.held),
                 f(c.rejected),
+                f(c.credits),
+                f(c.surcharges),
+                f(c.due),
                 status.clone(),
             ]);
         }
@@ -54,6 +58,9 @@ pub fn run(g: &Global) -> Result<u8> {
                 d.dir.period.to_string(),
                 "0".into(),
                 sources,
+                String::new(),
+                String::new(),
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -77,12 +84,26 @@ pub fn run(g: &Global) -> Result<u8> {
             String::new(),
             String::new(),
             String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
             "invalid".into(),
         ]);
     }
     rows.sort();
     let header = [
-        "period", "rows", "sources", "currency", "list", "billed", "held", "rejected", "status",
+        "period",
+        "rows",
+        "sources",
+        "currency",
+        "list",
+        "billed",
+        "held",
+        "rejected",
+        "credits",
+        "surcharges",
+        "due",
+        "status",
     ]
     .map(String::from);
     print_table(&header, &rows);

@@ -330,7 +330,11 @@ impl Ledger {
         period: Period,
         inputs: &[StatementInput],
         recorded: &BTreeMap<crate::rollup::StatementKey, &super::record::Recorded>,
-    ) -> (PeriodLedger, Vec<Misfit>, Vec<(crate::rollup::StatementKey, String)>) {
+    ) -> (
+        PeriodLedger,
+        Vec<Misfit>,
+        Vec<(crate::rollup::StatementKey, String)>,
+    ) {
         for s in inputs.iter().filter(|s| !s.items.is_empty()) {
             self.first_seen
                 .entry((Per::Pi, s.pi.clone()))

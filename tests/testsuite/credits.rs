@@ -355,7 +355,11 @@ fn a_closed_period_keeps_the_credits_it_issued() {
         .success();
     build(root);
     let (_, rows) = csv_rows(root.join("output/2025-01/statements.csv"));
-    let issued = jan.lines().nth(1).and_then(|l| l.split(',').next()).unwrap();
+    let issued = jan
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .unwrap();
     assert_eq!(rows[0][0], format!("{issued}-R1"));
     let page = statement_text(root, "2025-01", "a-lee-example-edu", "ocean");
     assert!(page.contains("DEPT-OCE-100"), "{page}");
@@ -823,6 +827,20 @@ fn the_email_shows_the_credits_surcharges_and_split_of_each_statement() {
             "17.00",
             "217.01"
         )]
+    );
+    let out = ocb(root).arg("periods").assert().success();
+    let out = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let cells: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("2025-01"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // period rows sources currency list billed held rejected credits surcharges due status
+    assert_eq!(
+        &cells[5..11],
+        ["$300.01", "$0.00", "$0.00", "$100.00", "$17.00", "$217.01"],
+        "{out}"
     );
     ocb(root)
         .args(["send", "--period", "2025-01", "--dev"])
