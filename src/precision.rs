@@ -33,22 +33,32 @@ fn cells(c: &mut Charge) -> [(&'static str, Option<&mut Decimal>); 5] {
 /// decimals, and column totals below `max_total()`. Trailing zeros beyond
 /// the scale are dropped (the value is unchanged). One problem per row.
 pub fn check(charges: &mut [Charge]) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let mut totals = [Decimal::ZERO; 5];
-    let mut over = [false; 5];
-    let limit = max_total();
-    for c in charges.iter_mut() {
+    let mut checker = Checker::default();
+    charges.iter_mut().filter_map(|c| checker.row(c)).collect()
+}
+
+/// The same check row by row, for `ocb import`, which streams a delivery
+/// into months without keeping its charges: one checker per month.
+#[derive(Default)]
+pub struct Checker {
+    totals: [Decimal; 5],
+    over: [bool; 5],
+}
+
+impl Checker {
+    /// The row's problem, if any (the first cell out of range).
+    pub fn row(&mut self, c: &mut Charge) -> Option<Problem> {
         let (file, line) = (c.file.clone(), c.line);
+        let limit = max_total();
         for (i, (column, cell)) in cells(c).into_iter().enumerate() {
             let Some(value) = cell else { continue };
             if let Err(message) = fit(value) {
-                problems.push(Problem::cell(file.as_ref(), line, column, message));
-                break;
+                return Some(Problem::cell(file.as_ref(), line, column, message));
             }
-            totals[i] = totals[i].saturating_add(value.abs());
-            if totals[i] >= limit && !over[i] {
-                over[i] = true;
-                problems.push(Problem::cell(
+            self.totals[i] = self.totals[i].saturating_add(value.abs());
+            if self.totals[i] >= limit && !self.over[i] {
+                self.over[i] = true;
+                return Some(Problem::cell(
                     file.as_ref(),
                     line,
                     column,
@@ -57,11 +67,10 @@ pub fn check(charges: &mut [Charge]) -> Vec<Problem> {
                         limit
                     ),
                 ));
-                break;
             }
         }
+        None
     }
-    problems
 }
 
 /// Bring a value to at most `MAX_SCALE` decimals without changing it, or say why not.

@@ -33,6 +33,8 @@ struct MonthOut {
     writer: csv::Writer<Sink>,
     totals: Totals,
     parts: Vec<PathBuf>,
+    /// What `ocb build` will accept of this month: checked before writing it.
+    precision: crate::precision::Checker,
 }
 
 /// Where a month's bytes go: plain or gzip, into memory until `apply`.
@@ -147,6 +149,7 @@ impl Splitter {
             writer,
             totals: Totals::default(),
             parts: Vec::new(),
+            precision: crate::precision::Checker::default(),
         })
     }
 
@@ -207,7 +210,7 @@ impl RowSink for Splitter {
             .position(|n| focus::field(&String::from_utf8_lossy(n)) == Some(Field::ProviderName));
     }
 
-    fn row(&mut self, charge: Charge, record: &csv::ByteRecord) {
+    fn row(&mut self, mut charge: Charge, record: &csv::ByteRecord) {
         self.check_provider(record);
         if self.skip {
             return;
@@ -234,6 +237,9 @@ impl RowSink for Splitter {
         let Some(m) = self.months.get_mut(&period) else {
             return;
         };
+        if let Some(p) = m.precision.row(&mut charge) {
+            self.problems.push(p);
+        }
         if let Err(e) = m.writer.write_byte_record(&self.record) {
             self.problems
                 .push(Problem::file(&self.part, format!("cannot write: {e}")));

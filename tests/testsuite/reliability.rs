@@ -318,6 +318,31 @@ fn a_cost_beyond_the_supported_precision_is_a_located_error() {
 }
 
 #[test]
+fn import_refuses_a_cost_beyond_the_supported_precision_and_writes_nothing() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let before = read(root.join("periods/2025-01/aws.csv"));
+    let delivery = root.join("delivery.csv");
+    let row = format!(
+        "2025-01-01,USD,EC2,Compute,i-7,Usage,1,Hours,1.00,0.1234567890123456789012345678,,{TAGS}"
+    );
+    std::fs::write(&delivery, format!("{before}{row}\n")).unwrap();
+    let line = before.lines().count() + 1;
+    ocb(root)
+        .arg("import")
+        .arg(&delivery)
+        .args(["--source", "aws"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "delivery.csv:{line}: column `BilledCost`: `0.1234567890123456789012345678` has 28 digits after the decimal point; ocb supports at most 12"
+        )))
+        .stderr(predicate::str::contains("nothing was imported"));
+    assert_eq!(read(root.join("periods/2025-01/aws.csv")), before);
+    assert!(!root.join("periods/2025-01/imports.yaml").exists());
+}
+
+#[test]
 fn twelve_decimals_and_trailing_zeros_are_kept_exactly() {
     let dir = repo("basic");
     let root = dir.path();
