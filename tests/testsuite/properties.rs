@@ -1,9 +1,11 @@
 //! Property tests (proptest): random valid billing repositories — several
 //! sources and currencies, credits and negative rows, missing and invalid
-//! tags, review decisions — always conserve money to the cent, give balanced
-//! journals equal to the billed total, rebuild byte-identically, and give the
-//! same statements when rows and columns are reordered. Cases are few and
-//! small: the suite runs in a debug build in CI.
+//! tags, review decisions, fund splits, allocations, credit programs and
+//! surcharges — always conserve money to the cent, give balanced journals
+//! whose sides equal the statements' dues, credits and surcharges, rebuild
+//! byte-identically, give the same statements when rows and columns are
+//! reordered, and the same February when February is built alone. Cases are
+//! few and small: the suite runs in a debug build in CI.
 
 use crate::common::{read, snapshot_dir};
 use ocb::build::{Options, build};
@@ -16,6 +18,14 @@ const PERIODS: [&str; 2] = ["2025-01", "2025-02"];
 const SOURCES: [&str; 3] = ["aws", "gcp", "hpc"];
 const CURRENCIES: [&str; 3] = ["USD", "EUR", "JPY"];
 const CREDIT_FUNDS: [&str; 3] = ["IT-CLOUD", "IT-GCP", "IT-HPC"];
+/// Who pays the credit programs and allocations, and who receives surcharges.
+const FUNDERS: [&str; 4] = [
+    "PROVOST-NEWPI",
+    "DEPT-SUBSIDY",
+    "DEFERRED-PREPAID",
+    "RESEARCH-CREDITS",
+];
+const OVERHEAD: &str = "OVERHEAD";
 const CONFIG: &str = r#"organization: {name: "Property University"}
 sources:
   aws: {name: AWS, account: "54100", credit_fund_org: "IT-CLOUD"}
@@ -36,6 +46,109 @@ const HEADER: [&str; 10] = [
     "Tags",
     "ChargeDescription",
 ];
+
+/// The money terms of a repository: each one present or not.
+#[derive(Debug, Clone)]
+struct Terms {
+    /// proj-1's first fund's share in hundredths of a percent (the rest to NIH-77).
+    split: Option<i64>,
+    /// proj-0's prepaid and credit allocations (USD; proj-0 is billed in USD).
+    prepaid: Option<Decimal>,
+    credit: Option<Decimal>,
+    /// A per-PI first-months credit (amount, months) and a per-project monthly
+    /// cap on HPC.
+    first_months: Option<(Decimal, u32)>,
+    cap: Option<Decimal>,
+    /// A surcharge percent on AWS and GCP, NIH- funds exempt.
+    surcharge: Option<Decimal>,
+}
+
+fn amount() -> impl Strategy<Value = Decimal> {
+    (1i64..500_000, 0u32..=2).prop_map(|(m, s)| Decimal::new(m, s))
+}
+
+fn terms() -> impl Strategy<Value = Terms> {
+    (
+        proptest::option::weighted(0.7, 1i64..10_000),
+        proptest::option::weighted(0.7, amount()),
+        proptest::option::weighted(0.7, amount()),
+        proptest::option::weighted(0.7, (amount(), 1u32..=2)),
+        proptest::option::weighted(0.7, amount()),
+        proptest::option::weighted(0.7, (1i64..=2_000).prop_map(|m| Decimal::new(m, 2))),
+    )
+        .prop_map(
+            |(split, prepaid, credit, first_months, cap, surcharge)| Terms {
+                split,
+                prepaid,
+                credit,
+                first_months,
+                cap,
+                surcharge,
+            },
+        )
+}
+
+fn config(t: &Terms) -> String {
+    let mut text = CONFIG.to_string();
+    let mut credits = String::new();
+    if let Some((amount, months)) = t.first_months {
+        credits.push_str(&format!(
+            "  - {{name: \"New PI\", kind: first_months, per: pi, amount: {amount}, months: {months}, exclude_services: ['svc-2'], paid_by: {}}}\n",
+            FUNDERS[0]
+        ));
+    }
+    if let Some(amount) = t.cap {
+        credits.push_str(&format!(
+            "  - {{name: \"HPC cap\", kind: monthly_cap, per: project, amount: {amount}, sources: [hpc], paid_by: {}}}\n",
+            FUNDERS[1]
+        ));
+    }
+    if !credits.is_empty() {
+        text.push_str("credits:\n");
+        text.push_str(&credits);
+    }
+    if let Some(pct) = t.surcharge {
+        text.push_str(&format!(
+            "surcharges:\n  - {{name: F&A, percent: {pct}, sources: [aws, gcp], exempt_funds: ['^NIH-'], paid_to: {OVERHEAD}}}\n"
+        ));
+    }
+    text
+}
+
+fn projects(t: &Terms) -> String {
+    let mut text = String::new();
+    for n in [0usize, 1, 2, 3, 9] {
+        text.push_str(&format!(
+            "- id: proj-{n}\n  pi: {{email: pi{n}@x.edu}}\n  fund_org: NSF-{}\n",
+            n + 2
+        ));
+        if n == 1
+            && let Some(h) = t.split
+        {
+            let first = Decimal::new(h, 2);
+            text.push_str(&format!(
+                "  funds:\n    - {{fund_org: NSF-3, percent: {first}}}\n    - {{fund_org: NIH-77, percent: {}}}\n",
+                Decimal::ONE_HUNDRED - first
+            ));
+        }
+        if n == 0 && (t.prepaid.is_some() || t.credit.is_some()) {
+            text.push_str("  allocations:\n");
+            if let Some(a) = t.credit {
+                text.push_str(&format!(
+                    "    - {{id: grant, kind: credit, amount: {a}, currency: USD, start: 2025-01-01, end: 2025-12-31, sources: [aws], paid_by: {}}}\n",
+                    FUNDERS[3]
+                ));
+            }
+            if let Some(a) = t.prepaid {
+                text.push_str(&format!(
+                    "    - {{id: prepaid, kind: prepaid, amount: {a}, currency: USD, start: 2025-01-15, end: 2025-12-31, paid_by: {}}}\n",
+                    FUNDERS[2]
+                ));
+            }
+        }
+    }
+    text
+}
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -82,7 +195,8 @@ fn row() -> impl Strategy<Value = Row> {
             )| Row {
                 period,
                 source,
-                currency,
+                // Allocations are in USD: proj-0 is billed in USD only.
+                currency: if project == Some(0) { 0 } else { currency },
                 billed: if credit { -billed.abs() } else { billed },
                 discount,
                 credit,
@@ -130,9 +244,10 @@ fn cells(r: &Row, n: usize) -> Vec<String> {
 
 /// Write the repository: one file per (period, source), rows in `order`
 /// and columns in `columns` order.
-fn write_repo(root: &Path, rows: &[Row], order: &[usize], columns: &[usize]) {
+fn write_repo(root: &Path, terms: &Terms, rows: &[Row], order: &[usize], columns: &[usize]) {
     let _ = std::fs::remove_dir_all(root.join("periods"));
-    std::fs::write(root.join("ocb.yaml"), CONFIG).unwrap();
+    std::fs::write(root.join("ocb.yaml"), config(terms)).unwrap();
+    std::fs::write(root.join("projects.yaml"), projects(terms)).unwrap();
     let mut files: BTreeMap<(usize, usize), csv::Writer<std::fs::File>> = BTreeMap::new();
     for &n in order {
         let r = &rows[n];
@@ -153,9 +268,13 @@ fn write_repo(root: &Path, rows: &[Row], order: &[usize], columns: &[usize]) {
 }
 
 fn run(root: &Path, out: &Path) {
+    run_periods(root, out, vec![]);
+}
+
+fn run_periods(root: &Path, out: &Path, periods: Vec<ocb::period::Period>) {
     let opts = Options {
         out: out.to_path_buf(),
-        periods: vec![],
+        periods,
         pdf: false,
         quiet: true,
         verbose: false,
@@ -233,57 +352,95 @@ fn check_conservation(out: &Path, rows: &[Row]) {
     assert_eq!(got, want, "input totals");
 }
 
-/// Journals balance per currency, and their PI side equals the sum of the
-/// statements' dues (each rounded to the cent), within rounding of billed.
+/// Journals balance per currency, and each side is what the statements say:
+/// the PIs' funds are debited the dues, the funders the credits, the overhead
+/// fund is credited the surcharges and the providers' funds the usage; the
+/// dues stay within rounding of the period's billed total once credits and
+/// surcharges are put back. Per statement, billed − credits + surcharges = due.
 fn check_journals(out: &Path) {
     let summary: serde_json::Value = serde_json::from_str(&read(out.join("summary.json"))).unwrap();
     for p in summary["periods"].as_array().unwrap() {
         let period = p["period"].as_str().unwrap();
         let (header, lines) = crate::common::csv_rows(out.join(period).join("journal.csv"));
         let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (sh, srows) = crate::common::csv_rows(out.join(period).join("statements.csv"));
+        let scol = |name: &str| sh.iter().position(|h| h == name).unwrap();
         for c in p["currencies"].as_array().unwrap() {
             let currency = c["currency"].as_str().unwrap();
-            let mine = lines.iter().filter(|l| l[col("currency")] == currency);
-            let (mut debit, mut credit, mut billed) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-            for l in mine {
+            let (mut debit, mut credit) = (Decimal::ZERO, Decimal::ZERO);
+            // Net debits per side.
+            let (mut pis, mut funders, mut overhead, mut providers) =
+                (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+            for l in lines.iter().filter(|l| l[col("currency")] == currency) {
                 let (d, k): (Decimal, Decimal) = (
                     l[col("debit")].parse().unwrap(),
                     l[col("credit")].parse().unwrap(),
                 );
                 debit += d;
                 credit += k;
-                if !CREDIT_FUNDS.contains(&l[col("fund_org")].as_str()) {
-                    billed += d - k;
-                }
+                let fund = l[col("fund_org")].as_str();
+                let side = if CREDIT_FUNDS.contains(&fund) {
+                    &mut providers
+                } else if FUNDERS.contains(&fund) {
+                    &mut funders
+                } else if fund == OVERHEAD {
+                    &mut overhead
+                } else {
+                    &mut pis
+                };
+                *side += d - k;
             }
             assert_eq!(
                 debit, credit,
                 "{period} {currency}: journal does not balance"
             );
-            // Journals charge what statements say (issue 12): each statement's
-            // due is its billed cost rounded to the cent, so the PI side is the
-            // sum of the statements' dues, within half a cent per statement of
-            // the period's exact billed total.
-            let (sh, srows) = crate::common::csv_rows(out.join(period).join("statements.csv"));
-            let scol = |name: &str| sh.iter().position(|h| h == name).unwrap();
             let mine: Vec<&Vec<String>> = srows
                 .iter()
                 .filter(|r| r[scol("currency")] == currency)
                 .collect();
-            let due: Decimal = mine
-                .iter()
-                .map(|r| r[scol("due")].parse::<Decimal>().unwrap())
-                .sum();
+            let sum = |name: &str| -> Decimal {
+                mine.iter()
+                    .map(|r| r[scol(name)].parse::<Decimal>().unwrap())
+                    .sum()
+            };
+            for r in &mine {
+                let d = |name: &str| r[scol(name)].parse::<Decimal>().unwrap();
+                let billed = d("billed_cost").round_dp_with_strategy(
+                    minor(currency),
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
+                assert_eq!(
+                    billed - d("credits") + d("surcharges"),
+                    d("due"),
+                    "{period}: statement {}",
+                    r[0]
+                );
+            }
+            let (due, credits, surcharges) = (sum("due"), sum("credits"), sum("surcharges"));
             assert_eq!(
-                billed, due,
-                "{period} {currency}: journal total ≠ the statements' dues"
+                pis, due,
+                "{period} {currency}: PI funds ≠ the statements' dues"
+            );
+            assert_eq!(
+                funders, credits,
+                "{period} {currency}: funders ≠ the credits"
+            );
+            assert_eq!(
+                -overhead, surcharges,
+                "{period} {currency}: overhead ≠ surcharges"
+            );
+            assert_eq!(
+                -providers,
+                due + credits - surcharges,
+                "{period} {currency}: providers' funds ≠ the usage"
             );
             let exact = dec(&c["billed"]);
             // Half a minor unit per statement (0.005 USD, 0.5 JPY).
             let slack = Decimal::new(5, minor(currency) + 1) * Decimal::from(mine.len().max(1));
+            let usage = due + credits - surcharges;
             assert!(
-                (due - exact).abs() <= slack,
-                "{period} {currency}: dues {due} stray from billed {exact} by more than rounding"
+                (usage - exact).abs() <= slack,
+                "{period} {currency}: usage {usage} strays from billed {exact} by more than rounding"
             );
         }
     }
@@ -314,6 +471,7 @@ proptest! {
 
     #[test]
     fn money_is_conserved_journals_balance_and_builds_are_stable(
+        terms in terms(),
         rows in proptest::collection::vec(row(), 1..30),
         choices in proptest::collection::vec(any::<u8>(), 30),
         shuffle in any::<u64>(),
@@ -324,7 +482,7 @@ proptest! {
         let out = dir.path().join("out");
         let order: Vec<usize> = (0..rows.len()).collect();
         let columns: Vec<usize> = (0..HEADER.len()).collect();
-        write_repo(&root, &rows, &order, &columns);
+        write_repo(&root, &terms, &rows, &order, &columns);
         run(&root, &out);
         let reviews = decide(&root, &out, &choices);
         run(&root, &out);
@@ -340,13 +498,22 @@ proptest! {
         let mut columns = columns;
         permute(&mut order, shuffle);
         permute(&mut columns, shuffle.rotate_left(17));
-        write_repo(&root, &rows, &order, &columns);
+        write_repo(&root, &terms, &rows, &order, &columns);
         for (period, yaml) in &reviews {
             std::fs::write(root.join("periods").join(period).join("review.yaml"), yaml).unwrap();
         }
         let out2 = dir.path().join("out2");
         run(&root, &out2);
         prop_assert_eq!(statements(&out), statements(&out2));
+
+        // Balances are a function of the periods in order: February built
+        // alone opens with what January left.
+        let feb = dir.path().join("feb");
+        run_periods(&root, &feb, vec![PERIODS[1].parse().unwrap()]);
+        let file = format!("{}/statements.csv", PERIODS[1]);
+        if out.join(&file).exists() {
+            prop_assert_eq!(read(out.join(&file)), read(feb.join(&file)));
+        }
     }
 }
 
