@@ -93,16 +93,16 @@ pub fn read_file(
         return (problems, rows);
     }
     let gz = format == Some(crate::ingest::format::Format::CsvGz);
-    let open = || crate::ingest::format::open_text(path, gz);
-    let (file, lines) = match (open(), open()) {
-        (Ok(f), Ok(l)) => (f, LineCounter::new(l)),
-        (Err(e), _) | (_, Err(e)) => {
+    let file = match crate::ingest::format::open_text(path, gz) {
+        Ok(f) => f,
+        Err(e) => {
             problems.push(Problem::file(shown_as, format!("cannot read: {e}")));
             return (problems, 0);
         }
     };
+    let (file, lines) = LineCounter::tee(file);
     let rows = read_text(
-        file,
+        Box::new(file),
         lines,
         shown_as,
         source,
@@ -237,47 +237,64 @@ impl Table {
 /// blank lines (BurntSushi/rust-csv#208), so a second handle on the same file
 /// counts newlines up to each record's first byte, in step with the reader.
 struct LineCounter {
-    reader: std::io::BufReader<Box<dyn std::io::Read>>,
+    /// The bytes the reader has read and the counter has not yet passed.
+    unseen: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u8>>>,
     offset: u64,
     newlines: u64,
 }
 
+/// The file as the CSV reader reads it, keeping a copy of each chunk for the
+/// line counter: the file is read (and a `.csv.gz` decompressed) once. The
+/// copy holds only what the reader has read ahead of the record it returned.
+struct Tee {
+    inner: Box<dyn std::io::Read>,
+    unseen: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u8>>>,
+}
+
+impl std::io::Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.unseen.borrow_mut().extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
 impl LineCounter {
-    fn new(file: Box<dyn std::io::Read>) -> LineCounter {
-        LineCounter {
-            reader: std::io::BufReader::with_capacity(1 << 16, file),
-            offset: 0,
-            newlines: 0,
-        }
+    fn tee(file: Box<dyn std::io::Read>) -> (Tee, LineCounter) {
+        let unseen = std::rc::Rc::default();
+        (
+            Tee {
+                inner: file,
+                unseen: std::rc::Rc::clone(&unseen),
+            },
+            LineCounter {
+                unseen,
+                offset: 0,
+                newlines: 0,
+            },
+        )
     }
 
     fn line_at(&mut self, byte: u64) -> u64 {
-        use std::io::BufRead;
-        while self.offset < byte {
-            let Ok(buf) = self.reader.fill_buf() else {
-                break;
-            };
-            if buf.is_empty() {
-                break;
-            }
-            let n = buf.len().min((byte - self.offset) as usize);
-            self.newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.reader.consume(n);
-            self.offset += n as u64;
-        }
+        let mut unseen = self.unseen.borrow_mut();
+        let n = ((byte.saturating_sub(self.offset)) as usize).min(unseen.len());
+        let (a, b) = unseen.as_slices();
+        let count = |s: &[u8]| s.iter().filter(|&&c| c == b'\n').count() as u64;
+        let in_a = n.min(a.len());
+        self.newlines += count(&a[..in_a]) + count(&b[..n - in_a]);
+        unseen.drain(..n);
+        self.offset += n as u64;
         // The offset csv reports is where the previous record ended: skip the
         // line breaks (blank lines, CRLF) before this record's first byte.
-        while let Ok(buf) = self.reader.fill_buf() {
-            let skip = buf
-                .iter()
-                .take_while(|&&b| b == b'\n' || b == b'\r')
-                .count();
-            if skip == 0 {
+        while let Some(&b) = unseen.front() {
+            if b != b'\n' && b != b'\r' {
                 break;
             }
-            self.newlines += buf[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.reader.consume(skip);
-            self.offset += skip as u64;
+            if b == b'\n' {
+                self.newlines += 1;
+            }
+            unseen.pop_front();
+            self.offset += 1;
         }
         self.newlines + 1
     }
