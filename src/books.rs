@@ -23,6 +23,9 @@ pub struct Books {
     pending: Pending,
     /// Origin period → later closed periods that issued corrections to it.
     posted_in: BTreeMap<Period, Vec<Period>>,
+    /// Over the bytes of every input file (a closed period that renders
+    /// from its record reads none of them: the bar then ends short).
+    progress: indicatif::ProgressBar,
 }
 
 impl Books {
@@ -45,11 +48,18 @@ impl Books {
             }
             files.push(file);
         }
+        let bytes = repo
+            .periods
+            .iter()
+            .flat_map(|p| &p.files)
+            .map(|f| crate::progress::size(&f.path))
+            .sum();
         Books {
             files,
             broken,
             pending: Pending::default(),
             posted_in,
+            progress: crate::progress::bytes(repo.progress, "loading", bytes),
         }
     }
 
@@ -90,7 +100,8 @@ impl Books {
             }
             problems.extend(unrecorded_changes(dir, &file));
         }
-        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, strings);
+        let (charges, mut load_problems) =
+            pipeline::load(dir, &repo.config, strings, &self.progress);
         if !load_problems.is_empty() {
             // A period with bad rows builds nothing rather than a partial statement.
             problems.append(&mut load_problems);
@@ -215,7 +226,8 @@ impl Books {
         if changed.is_empty() && settings == file.settings {
             return Ok(data);
         }
-        let (charges, mut load_problems) = pipeline::load(dir, &repo.config, strings);
+        let (charges, mut load_problems) =
+            pipeline::load(dir, &repo.config, strings, &self.progress);
         if !load_problems.is_empty() {
             problems.append(&mut load_problems);
             return Ok(data);
@@ -279,6 +291,7 @@ impl Books {
 
     /// Corrections left with no open period to go to are problems.
     pub fn finish(&self, problems: &mut Vec<Problem>) {
+        self.progress.finish_and_clear();
         for (period, (n, _)) in self.pending.origins() {
             problems.push(Problem::file(
                 format!("periods/{period}"),

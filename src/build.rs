@@ -41,6 +41,8 @@ pub struct Repo {
     pub projects: Projects,
     pub periods: Vec<PeriodDir>,
     pub problems: Vec<Problem>,
+    /// Draw a loading bar on a terminal (off with `--quiet`).
+    pub progress: bool,
 }
 
 pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
@@ -80,6 +82,7 @@ pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
         projects,
         periods,
         problems,
+        progress: true,
     })
 }
 
@@ -119,7 +122,8 @@ pub fn each_period(
 }
 
 pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> {
-    let repo = open(root, config_path)?;
+    let mut repo = open(root, config_path)?;
+    repo.progress = !opts.quiet;
     let mut report = Report {
         problems: repo.problems.clone(),
         ..Report::default()

@@ -93,7 +93,12 @@ pub fn survey(repo: &Repo, only: Option<Period>) -> (Census, Vec<Problem>) {
         .iter()
         .filter(|d| only.is_none_or(|p| p == d.period))
     {
-        let (mut charges, mut found) = crate::pipeline::load(dir, &repo.config, &mut strings);
+        let (mut charges, mut found) = crate::pipeline::load(
+            dir,
+            &repo.config,
+            &mut strings,
+            &indicatif::ProgressBar::hidden(),
+        );
         if !found.is_empty() {
             problems.append(&mut found);
             continue;

@@ -42,6 +42,7 @@ pub mod pipeline;
 pub mod portal;
 pub mod precision;
 pub mod problem;
+pub mod progress;
 pub mod projects;
 pub mod review;
 pub mod rollup;

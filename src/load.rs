@@ -60,7 +60,15 @@ pub fn load_file(
     strings: &mut Interner,
 ) -> Loaded {
     let mut charges = Vec::new();
-    let (problems, rows) = read_file(path, shown_as, source, currency, strings, &mut charges);
+    let (problems, rows) = read_file(
+        path,
+        shown_as,
+        source,
+        currency,
+        strings,
+        &mut charges,
+        &indicatif::ProgressBar::hidden(),
+    );
     Loaded {
         charges,
         problems,
@@ -69,7 +77,8 @@ pub fn load_file(
 }
 
 /// Read a `.csv`, `.csv.gz` or `.parquet` file row by row into `sink`;
-/// returns every problem found and the number of data rows.
+/// returns every problem found and the number of data rows. The file's
+/// bytes (compressed, as on disk) count into `progress` as they are read.
 pub fn read_file(
     path: &Path,
     shown_as: &str,
@@ -77,6 +86,7 @@ pub fn read_file(
     currency: &str,
     strings: &mut Interner,
     sink: &mut dyn RowSink,
+    progress: &indicatif::ProgressBar,
 ) -> (Vec<Problem>, u64) {
     let mut problems = Vec::new();
     let format = crate::ingest::format::Format::of(path);
@@ -90,10 +100,11 @@ pub fn read_file(
             sink,
             &mut problems,
         );
+        progress.inc(crate::progress::size(path));
         return (problems, rows);
     }
     let gz = format == Some(crate::ingest::format::Format::CsvGz);
-    let file = match crate::ingest::format::open_text(path, gz) {
+    let file = match crate::ingest::format::open_text(path, gz, progress) {
         Ok(f) => f,
         Err(e) => {
             problems.push(Problem::file(shown_as, format!("cannot read: {e}")));

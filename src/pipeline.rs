@@ -63,14 +63,30 @@ pub fn load(
     dir: &PeriodDir,
     config: &Config,
     _strings: &mut Interner,
+    progress: &indicatif::ProgressBar,
 ) -> (Vec<Charge>, Vec<Problem>) {
     use rayon::prelude::*;
+    progress.set_message(dir.period.to_string());
     let loaded: Vec<crate::load::Loaded> = dir
         .files
         .par_iter()
         .map(|f| {
             let mut own = Interner::default();
-            crate::load::load_file(&f.path, &f.shown, &f.source, &config.currency, &mut own)
+            let mut charges = Vec::new();
+            let (problems, rows) = crate::load::read_file(
+                &f.path,
+                &f.shown,
+                &f.source,
+                &config.currency,
+                &mut own,
+                &mut charges,
+                progress,
+            );
+            crate::load::Loaded {
+                charges,
+                problems,
+                rows,
+            }
         })
         .collect();
     let total = loaded.iter().map(|l| l.charges.len()).sum();

@@ -43,14 +43,18 @@ impl Format {
 
 /// The text of a CSV file, decompressed when it is gzip (every member of a
 /// multi-member stream, as `cat a.gz b.gz` and some exporters write).
-pub fn open_text(path: &Path, gz: bool) -> std::io::Result<Box<dyn std::io::Read>> {
-    let file = std::fs::File::open(path)?;
+pub fn open_text(
+    path: &Path,
+    gz: bool,
+    progress: &indicatif::ProgressBar,
+) -> std::io::Result<Box<dyn std::io::Read>> {
+    let file = crate::progress::wrap(std::fs::File::open(path)?, progress);
     Ok(if gz {
         Box::new(flate2::read::MultiGzDecoder::new(
             std::io::BufReader::with_capacity(1 << 16, file),
         ))
     } else {
-        Box::new(file)
+        file
     })
 }
 

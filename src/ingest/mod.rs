@@ -131,6 +131,7 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
     for part in &parts {
         let shown = found.shown(part);
         splitter.start(&shown);
+        let progress = splitter.progress();
         let (mut ps, _) = crate::load::read_file(
             part,
             &shown,
@@ -138,6 +139,7 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
             &config.currency,
             &mut strings,
             &mut splitter,
+            &progress,
         );
         plan.problems.append(&mut ps);
     }
@@ -291,8 +293,15 @@ fn totals_of(config: &Config, path: &Path, source: &str) -> Result<Totals> {
     let mut t = split::Totaller::default();
     let shown = path.display().to_string();
     let mut strings = Interner::default();
-    let (problems, _) =
-        crate::load::read_file(path, &shown, source, &config.currency, &mut strings, &mut t);
+    let (problems, _) = crate::load::read_file(
+        path,
+        &shown,
+        source,
+        &config.currency,
+        &mut strings,
+        &mut t,
+        &indicatif::ProgressBar::hidden(),
+    );
     if let Some(p) = problems.first() {
         bail!("the data already in the period does not load ({p}); fix or remove it first");
     }

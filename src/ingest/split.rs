@@ -98,21 +98,27 @@ impl Splitter {
             provider: None,
             months: BTreeMap::new(),
             record: csv::ByteRecord::new(),
-            bar: bar(progress, parts.iter().map(|p| size(p)).sum()),
+            bar: crate::progress::bytes(
+                progress,
+                "importing",
+                parts.iter().map(|p| crate::progress::size(p)).sum(),
+            ),
             problems: Vec::new(),
         }
     }
 
     /// The next part begins (its header comes through `header`).
     pub fn start(&mut self, shown: &str) {
-        if self.started > 0 {
-            self.bar.inc(size(&self.path));
-        }
         self.part = shown.to_string();
         self.path = self.paths.get(self.started).cloned().unwrap_or_default();
         self.started += 1;
         self.bar.set_message(shown.to_string());
         self.skip = false;
+    }
+
+    /// The bar the parts' bytes count into as they are read.
+    pub fn progress(&self) -> indicatif::ProgressBar {
+        self.bar.clone()
     }
 
     /// Each month's bytes, totals and the parts that gave it rows.
@@ -250,23 +256,4 @@ impl RowSink for Splitter {
             m.parts.push(self.path.clone());
         }
     }
-}
-
-fn size(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
-}
-
-/// A bar over the bytes of a delivery's files, on a terminal only.
-fn bar(progress: bool, bytes: u64) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !progress || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(bytes);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("importing {bar:30} {bytes}/{total_bytes} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar
 }

@@ -764,3 +764,39 @@ fn parquet_tags_as_a_map_written_by_duckdb_are_read() {
         ]
     );
 }
+
+/// Run ocb on a terminal (util-linux `script` gives it a pseudo-terminal)
+/// and return what the terminal showed.
+fn on_a_terminal(root: &Path, args: &str) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("ocb");
+    let out = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{} --root {} {args}", bin.display(), root.display()))
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux) runs ocb on a pseudo-terminal");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn import_and_build_show_progress_on_a_terminal_and_nothing_in_a_pipe() {
+    let dir = repo();
+    let root = dir.path();
+    let (lines, _) = rows("2025-01", 2000, 1);
+    let delivery = root.join("delivery.csv.gz");
+    gz(&delivery, &csv_text(&lines));
+    let shown = on_a_terminal(root, &format!("import {} --source aws", delivery.display()));
+    assert!(shown.contains("importing"), "{shown}");
+    let shown = on_a_terminal(root, "build --no-pdf");
+    assert!(shown.contains("loading") && shown.contains("2025-01"), "{shown}");
+    assert!(shown.contains("built "), "{shown}");
+    // --quiet, or stderr not a terminal: no bar.
+    let shown = on_a_terminal(root, "build --no-pdf --quiet");
+    assert!(!shown.contains("loading"), "{shown}");
+    ocb(root)
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("loading").not());
+}
