@@ -125,6 +125,33 @@ pub fn read_file(
     (problems, rows)
 }
 
+/// The column names `read_file` hands its sink for this file, from the
+/// header line (or the Parquet schema) alone; None when they cannot be read
+/// (reading the whole file then says why).
+pub fn header_names(path: &Path) -> Option<csv::ByteRecord> {
+    use crate::ingest::format::Format;
+    let format = Format::of(path);
+    if format == Some(Format::Parquet) {
+        return crate::ingest::parquet::column_names(path);
+    }
+    let file = crate::ingest::format::open_text(
+        path,
+        format == Some(Format::CsvGz),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .ok()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file);
+    let mut record = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut record).ok()? {
+        return None;
+    }
+    let header = read_header(&record, "", &mut Vec::new())?;
+    Some(header.names.iter().map(|n| n.as_bytes()).collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn read_text(
     file: Box<dyn std::io::Read>,

@@ -98,6 +98,9 @@ pub fn check_source(source: &str) -> Result<()> {
     Ok(())
 }
 
+/// A part as read: its shown name, path, problems and rows by month.
+type PartRead = (String, PathBuf, Vec<Problem>, split::PartOut);
+
 /// Read and check a delivery, and work out per month what importing it would change.
 /// `Err` is for the environment (unreadable repository, a refused overwrite);
 /// problems in the delivery are in `Plan::problems`.
@@ -126,30 +129,53 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
         return Ok(plan);
     }
     let compress = parts.iter().any(|p| Format::of(p) != Some(Format::Csv));
-    let mut strings = Interner::default();
-    let mut splitter = split::Splitter::new(compress, req.progress, &parts);
-    for part in &parts {
-        let shown = found.shown(part);
-        splitter.start(&shown);
-        let progress = splitter.progress();
-        let (mut ps, _) = crate::load::read_file(
-            part,
-            &shown,
-            req.source,
-            &config.currency,
-            &mut strings,
-            &mut splitter,
-            &progress,
-        );
-        plan.problems.append(&mut ps);
+    // The delivery's columns are the first part's; every part is mapped to them.
+    let columns = parts
+        .first()
+        .and_then(|p| crate::load::header_names(p))
+        .unwrap_or_default();
+    let bar = crate::progress::bytes(
+        req.progress,
+        "importing",
+        parts.iter().map(|p| crate::progress::size(p)).sum(),
+    );
+    // Parts are read, checked, split and compressed in parallel.
+    let read: Vec<Result<PartRead>> = {
+        use rayon::prelude::*;
+        parts
+            .par_iter()
+            .map(|part| {
+                let shown = found.shown(part);
+                let mut strings = Interner::default();
+                let mut splitter = split::Splitter::new(compress, &columns, &shown);
+                let (problems, _) = crate::load::read_file(
+                    part,
+                    &shown,
+                    req.source,
+                    &config.currency,
+                    &mut strings,
+                    &mut splitter,
+                    &bar,
+                );
+                Ok((shown, part.to_path_buf(), problems, splitter.finish()?))
+            })
+            .collect()
+    };
+    bar.finish_and_clear();
+    let mut outs = Vec::new();
+    for r in read {
+        let (shown, path, mut problems, out) = r?;
+        plan.problems.append(&mut problems);
+        outs.push((shown, path, out));
     }
-    plan.problems.append(&mut splitter.problems);
+    let (months, mut problems) = split::merge(compress, &columns, outs)?;
+    plan.problems.append(&mut problems);
     if !plan.problems.is_empty() {
         return Ok(plan);
     }
     let imported_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let ext = if compress { "csv.gz" } else { "csv" };
-    for (period, (bytes, after, used)) in splitter.finish()? {
+    for (period, (bytes, after, used)) in months {
         let deliveries: Vec<&delivery::Delivery> = found
             .deliveries
             .iter()

@@ -81,6 +81,16 @@ pub fn read(
     df.height() as u64
 }
 
+/// The file's column names, from its metadata alone.
+pub fn column_names(path: &Path) -> Option<csv::ByteRecord> {
+    let read = || {
+        let file = std::fs::File::open(path).ok()?;
+        let schema = ParquetReader::new(file).schema().ok()?;
+        Some(schema.iter_names().map(|n| n.as_bytes()).collect())
+    };
+    std::panic::catch_unwind(read).ok().flatten()
+}
+
 /// The whole file as a frame. A panic inside the reader (polars 0.55 has a
 /// debug-build check that MAP columns written without an Arrow schema trip)
 /// becomes an error about this file instead of ending ocb.

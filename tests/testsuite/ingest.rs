@@ -771,7 +771,11 @@ fn on_a_terminal(root: &Path, args: &str) -> String {
     let bin = assert_cmd::cargo::cargo_bin("ocb");
     let out = std::process::Command::new("script")
         .args(["-qec"])
-        .arg(format!("{} --root {} {args}", bin.display(), root.display()))
+        .arg(format!(
+            "{} --root {} {args}",
+            bin.display(),
+            root.display()
+        ))
         .arg("/dev/null")
         .output()
         .expect("script (util-linux) runs ocb on a pseudo-terminal");
@@ -789,7 +793,10 @@ fn import_and_build_show_progress_on_a_terminal_and_nothing_in_a_pipe() {
     let shown = on_a_terminal(root, &format!("import {} --source aws", delivery.display()));
     assert!(shown.contains("importing"), "{shown}");
     let shown = on_a_terminal(root, "build --no-pdf");
-    assert!(shown.contains("loading") && shown.contains("2025-01"), "{shown}");
+    assert!(
+        shown.contains("loading") && shown.contains("2025-01"),
+        "{shown}"
+    );
     assert!(shown.contains("built "), "{shown}");
     // --quiet, or stderr not a terminal: no bar.
     let shown = on_a_terminal(root, "build --no-pdf --quiet");
