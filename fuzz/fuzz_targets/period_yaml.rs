@@ -1,4 +1,5 @@
-//! period.yaml: reading it and verifying a closed period's digests never panic.
+//! period.yaml: reading it, checking a closed period's digests and reading
+//! back each issued statement's recorded ledger never panic.
 #![no_main]
 #[path = "common.rs"]
 mod common;
@@ -13,5 +14,12 @@ fuzz_target!(|data: &[u8]| {
         files: vec![],
     };
     let _ = ocb::close::read(&dir);
-    let _ = ocb::close::verify(&dir);
+    let (file, _) = ocb::close::load(&dir);
+    let _ = ocb::close::changed_inputs(&dir, &file);
+    for s in &file.statements {
+        let _ = ocb::close::line_of(&dir, &s.number);
+        if let Some(l) = &s.ledger {
+            let _ = ocb::ledger::record::restore(l);
+        }
+    }
 });
