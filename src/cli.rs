@@ -38,6 +38,16 @@ impl Global {
             .clone()
             .unwrap_or_else(|| self.root.join("ocb.yaml"))
     }
+
+    /// How messages name the config file: relative to the repository when
+    /// inside it, else as given.
+    pub fn config_shown(&self) -> String {
+        let path = self.config_path();
+        path.strip_prefix(&self.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string()
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -27,6 +27,10 @@ pub struct Config {
     pub credits: Vec<crate::ledger::terms::CreditProgram>,
     /// Percent surcharges on what remains due, applied in this order.
     pub surcharges: Vec<crate::ledger::terms::Surcharge>,
+    /// How messages name this file: `--config` relative to the repository
+    /// (`ocb.yaml` by default). Not a key of the file.
+    #[serde(skip)]
+    pub shown: String,
 }
 
 impl Default for Config {
@@ -44,6 +48,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             credits: Vec::new(),
             surcharges: Vec::new(),
+            shown: "ocb.yaml".into(),
         }
     }
 }
@@ -330,16 +335,21 @@ impl Default for EmailConfig {
 impl Config {
     /// Read `path`; defaults when it does not exist. Errors name the file, line and key.
     pub fn load(path: &Path, shown_as: &str) -> Result<Config> {
+        let named = Config {
+            shown: shown_as.to_string(),
+            ..Config::default()
+        };
         if !path.exists() {
-            return Ok(Config::default());
+            return Ok(named);
         }
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read `{shown_as}`"))?;
         if text.trim().is_empty() {
-            return Ok(Config::default());
+            return Ok(named);
         }
-        let config: Config = serde_yaml::from_str(&text)
+        let mut config: Config = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}", Problem::yaml(shown_as, &e)))?;
+        config.shown = shown_as.to_string();
         config.validate(shown_as)?;
         Ok(config)
     }

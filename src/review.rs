@@ -310,6 +310,32 @@ fn reassign(c: &mut Charge, set: Option<&Set>, strings: &mut crate::charge::Inte
     }
 }
 
+/// A `decision: pending` entry with a comment saying what the charge is.
+pub fn pending_entry(c: &Charge) -> String {
+    let flag = c
+        .flags
+        .iter()
+        .find(|f| f.holds)
+        .map(|f| f.code.as_str())
+        .unwrap_or("");
+    let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    format!(
+        "# {} {}:{}: {} {}\n- charge: {}\n  flag: {flag}\n  decision: pending\n",
+        c.source,
+        c.file,
+        c.line,
+        crate::money::format(c.billed, &c.currency),
+        one_line(&what),
+        c.id
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

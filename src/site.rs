@@ -87,7 +87,7 @@ pub struct Site {
 
 impl Site {
     pub fn new(repo: &Repo) -> Result<Site> {
-        let theme = Theme::new(&repo.root, &repo.config.site.theme)?;
+        let theme = Theme::new(&repo.root, &repo.config.site.theme, &repo.config.shown)?;
         let mut env = Environment::new();
         for (path, _) in crate::theme::DEFAULT
             .iter()
@@ -544,7 +544,7 @@ impl Site {
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
                 flags => c.flags.iter().map(|f| context! { code => f.code.as_str(), detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code.as_str()) }).collect::<Vec<_>>(),
                 decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
-                snippet => if c.decision.is_none() && c.state == State::Held { crate::commands::pending_entry(c) } else { String::new() },
+                snippet => if c.decision.is_none() && c.state == State::Held { crate::review::pending_entry(c) } else { String::new() },
             }
         };
         let group = |f: &dyn Fn(&Charge) -> bool| {

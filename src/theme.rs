@@ -34,14 +34,15 @@ pub struct Theme {
 }
 
 impl Theme {
-    pub fn new(root: &Path, name: &str) -> Result<Theme> {
+    /// `config_shown` names the config file in the error for a missing theme.
+    pub fn new(root: &Path, name: &str, config_shown: &str) -> Result<Theme> {
         let dir = root.join("themes").join(name);
         if dir.is_dir() {
             return Ok(Theme { dir: Some(dir) });
         }
         if name != "default" {
             anyhow::bail!(
-                "ocb.yaml: key `site.theme`: no folder `themes/{name}` in the billing repository"
+                "{config_shown}: key `site.theme`: no folder `themes/{name}` in the billing repository"
             );
         }
         Ok(Theme { dir: None })

@@ -35,7 +35,7 @@ pub fn run(g: &Global, files: &[PathBuf]) -> Result<u8> {
 }
 
 fn check_files(g: &Global, files: &[PathBuf]) -> Result<(Vec<Problem>, u64, usize)> {
-    let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
+    let config = crate::config::Config::load(&g.config_path(), &g.config_shown())?;
     let mut strings = Interner::default();
     let mut problems = Vec::new();
     let mut rows = 0;

@@ -36,7 +36,7 @@ pub fn run(g: &Global, kind: ConvertKind) -> Result<u8> {
         }
     };
     let dest = destination(g, args, period, source)?;
-    let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
+    let config = crate::config::Config::load(&g.config_path(), &g.config_shown())?;
     let (projects, mut problems) = Projects::load(&g.root.join("projects.yaml"), "projects.yaml");
     let cx = Context {
         period,

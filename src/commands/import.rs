@@ -12,7 +12,7 @@ pub fn run(g: &Global, path: &Path, source: &str, force: bool, dry_run: bool) ->
     let _lock = (!dry_run)
         .then(|| crate::lock::acquire(&g.root, "import"))
         .transpose()?;
-    let config = crate::config::Config::load(&g.config_path(), "ocb.yaml")?;
+    let config = crate::config::Config::load(&g.config_path(), &g.config_shown())?;
     let req = Request {
         root: &g.root,
         path,

@@ -9,7 +9,6 @@ mod init;
 mod periods;
 mod projects;
 mod review;
-pub use review::pending_entry;
 mod send;
 mod serve;
 

@@ -131,39 +131,16 @@ fn append_pending(data: &PeriodData) -> Result<usize> {
     if undecided.is_empty() {
         return Ok(0);
     }
-    let entries: String = undecided.iter().map(|c| pending_entry(c)).collect();
+    let entries: String = undecided
+        .iter()
+        .map(|c| crate::review::pending_entry(c))
+        .collect();
     let comment = format!(
         "added by `ocb review --write` on {}",
         chrono::Local::now().date_naive()
     );
     crate::decisions::append(&data.dir.review_path(), &comment, &entries)?;
     Ok(undecided.len())
-}
-
-/// A `decision: pending` entry with a comment saying what the charge is.
-pub fn pending_entry(c: &Charge) -> String {
-    let flag = c
-        .flags
-        .iter()
-        .find(|f| f.holds)
-        .map(|f| f.code.as_str())
-        .unwrap_or("");
-    let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
-    format!(
-        "# {} {}:{}: {} {}\n- charge: {}\n  flag: {flag}\n  decision: pending\n",
-        c.source,
-        c.file,
-        c.line,
-        format(c.billed, &c.currency),
-        one_line(&what),
-        c.id
-    )
 }
 
 fn find_dir(g: &Global, period: &str) -> Result<crate::discover::PeriodDir> {

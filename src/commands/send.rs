@@ -14,11 +14,7 @@ const NOT_SENT: u8 = 1;
 pub fn run(g: &Global, args: &SendArgs) -> Result<u8> {
     let period = parse_period(&args.period)?;
     let config_path = g.config_path();
-    let shown = config_path
-        .strip_prefix(&g.root)
-        .unwrap_or(&config_path)
-        .display()
-        .to_string();
+    let shown = g.config_shown();
     let config = Config::load(&config_path, &shown)?;
     let mode = mode(args, &config);
     let _lock = (mode != Mode::DryRun)

@@ -80,8 +80,11 @@ fn watch(g: &Global, builds: Arc<Builds>) -> Result<notify::RecommendedWatcher> 
     let (tx, rx) = std::sync::mpsc::channel();
     let mut watcher =
         notify::recommended_watcher(tx).context("cannot watch the billing repository")?;
-    for p in ["periods", "themes", "ocb.yaml", "projects.yaml"] {
-        let path = g.root.join(p);
+    let watched = ["periods", "themes", "projects.yaml"]
+        .map(|p| g.root.join(p))
+        .into_iter()
+        .chain([g.config_path()]);
+    for path in watched {
         if path.exists() {
             watcher
                 .watch(&path, RecursiveMode::Recursive)

@@ -88,6 +88,7 @@ pub struct Composer {
     org: crate::config::Organization,
     /// `site.base_url` when it is absolute: a relative link means nothing in an inbox.
     base_url: Option<String>,
+    config_shown: String,
 }
 
 impl Composer {
@@ -97,7 +98,7 @@ impl Composer {
         config_shown: &str,
         period: Period,
     ) -> Result<Composer> {
-        let theme = Theme::new(root, &config.site.theme)?;
+        let theme = Theme::new(root, &config.site.theme, config_shown)?;
         let mut env = Environment::new();
         for name in ["email.html", "email.txt"] {
             let path = format!("templates/{name}");
@@ -123,6 +124,7 @@ impl Composer {
             period,
             org: config.organization.clone(),
             base_url,
+            config_shown: config_shown.to_string(),
         })
     }
 
@@ -200,7 +202,7 @@ impl Composer {
         let t = self.env.get_template(name)?;
         t.render(ctx).map_err(|e| {
             let file = match name {
-                "subject" => "ocb.yaml: key `email.subject`".to_string(),
+                "subject" => format!("{}: key `email.subject`", self.config_shown),
                 _ => self.theme.shown(&format!("templates/{name}")),
             };
             anyhow!("{file}:{}: {e}", e.line().unwrap_or(0))

@@ -155,7 +155,7 @@ pub fn run(
         composer: Composer::new(root, config, config_shown, period)?,
         ledger: Ledger::load(&period_dir, &format!("periods/{period}/{}", ledger::FILE))?,
         sink: match opts.mode {
-            Mode::Smtp => Sink::Smtp(Smtp::new(&config.email.smtp, root)?),
+            Mode::Smtp => Sink::Smtp(Smtp::new(&config.email.smtp, root, &config.shown)?),
             Mode::Dev => Sink::Dev(preview::Preview::start(&opts.out, period)?),
             Mode::DryRun => Sink::DryRun,
         },

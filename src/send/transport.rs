@@ -45,10 +45,10 @@ pub struct Smtp {
 
 impl Smtp {
     /// `root` is the billing repository, against which `ca_file` is resolved.
-    pub fn new(config: &SmtpConfig, root: &Path) -> Result<Smtp> {
+    pub fn new(config: &SmtpConfig, root: &Path, config_shown: &str) -> Result<Smtp> {
         let host = config.host.trim();
         if host.is_empty() {
-            bail!("ocb.yaml: key `email.smtp.host`: empty");
+            bail!("{}: key `email.smtp.host`: empty", config_shown);
         }
         let roots = extra_roots(config, root)?;
         // `Required`, never `Opportunistic`: a server without STARTTLS is an
@@ -258,7 +258,7 @@ mod tests {
             password_env: Some("HOME".into()),
             ca_file: None,
         };
-        let s = Smtp::new(&config, Path::new(".")).unwrap();
+        let s = Smtp::new(&config, Path::new("."), "ocb.yaml").unwrap();
         assert_eq!(
             s.describe,
             "127.0.0.1:2525 (no TLS), credentials from $PATH and $HOME"

@@ -633,3 +633,54 @@ fn statements_mention_charges_held_without_a_project() {
         "warning missing"
     );
 }
+
+#[test]
+fn messages_name_the_config_file_given_with_config() {
+    let dir = repo("basic");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf")).unwrap();
+    let text = read(root.join("ocb.yaml"));
+    std::fs::remove_file(root.join("ocb.yaml")).unwrap();
+    std::fs::write(
+        root.join("conf/billing.yaml"),
+        format!("{text}\nsite: {{theme: campus}}\n"),
+    )
+    .unwrap();
+    for command in ["build", "check", "import"] {
+        let mut cmd = ocb(root);
+        cmd.arg("--config").arg(root.join("conf/billing.yaml"));
+        cmd.arg(command);
+        if command == "import" {
+            cmd.arg(root.join("periods/2025-01/aws.csv"))
+                .args(["--source", "aws2"]);
+        }
+        let out = cmd.assert();
+        if command == "build" {
+            out.code(2).stderr(predicate::str::contains(
+                "conf/billing.yaml: key `site.theme`: no folder `themes/campus`",
+            ));
+        } else {
+            // The file loads: these commands do not read the theme.
+            out.stderr(predicate::str::contains("ocb.yaml").not());
+        }
+    }
+    std::fs::write(root.join("conf/billing.yaml"), "currency: dollars\n").unwrap();
+    for command in ["build", "check", "import", "send"] {
+        let mut cmd = ocb(root);
+        cmd.arg("--config").arg(root.join("conf/billing.yaml"));
+        cmd.arg(command);
+        match command {
+            "import" => {
+                cmd.arg(root.join("periods/2025-01/aws.csv"))
+                    .args(["--source", "aws2"]);
+            }
+            "send" => {
+                cmd.args(["--period", "2025-01"]);
+            }
+            _ => {}
+        }
+        cmd.assert().failure().stderr(predicate::str::contains(
+            "conf/billing.yaml: key `currency`: `dollars` is not an ISO 4217 code",
+        ));
+    }
+}
