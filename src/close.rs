@@ -132,12 +132,11 @@ pub struct Event {
 
 pub fn read(dir: &PeriodDir) -> Result<Option<PeriodFile>, Problem> {
     let shown = dir.shown("period.yaml");
-    match std::fs::read_to_string(dir.period_yaml()) {
-        Ok(text) => serde_yaml::from_str(&text)
+    match crate::yaml_file::text(&dir.period_yaml(), &shown)? {
+        Some(text) => serde_yaml::from_str(&text)
             .map(Some)
             .map_err(|e| Problem::yaml(shown, &e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Problem::file(shown, format!("cannot read: {e}"))),
+        None => Ok(None),
     }
 }
 

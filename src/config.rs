@@ -3,7 +3,7 @@
 
 use crate::charge::FlagCode;
 use crate::problem::Problem;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use regex::Regex;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -339,14 +339,11 @@ impl Config {
             shown: shown_as.to_string(),
             ..Config::default()
         };
-        if !path.exists() {
+        let Some(text) =
+            crate::yaml_file::text(path, shown_as).map_err(|p| anyhow::anyhow!("{p}"))?
+        else {
             return Ok(named);
-        }
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read `{shown_as}`"))?;
-        if text.trim().is_empty() {
-            return Ok(named);
-        }
+        };
         let mut config: Config = serde_yaml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}", Problem::yaml(shown_as, &e)))?;
         config.shown = shown_as.to_string();

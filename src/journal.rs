@@ -325,7 +325,7 @@ fn template(
     let path = root.join(rel);
     let source = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read journal template `{rel}`"))?;
-    let mut env = minijinja::Environment::new();
+    let mut env = crate::templates::environment([(rel.to_string(), source, rel.to_string())])?;
     env.add_filter("csv", |s: String| {
         let s = neutralise(&s);
         if s.contains([',', '"', '\n', '\r']) {
@@ -334,8 +334,6 @@ fn template(
             s
         }
     });
-    env.add_template(rel, &source)
-        .map_err(|e| anyhow::anyhow!("{rel}:{}: {e}", e.line().unwrap_or(0)))?;
     let lines = gl_lines(ledger, config, period);
     let billed: Vec<TemplateCharge> = charges
         .iter()

@@ -51,6 +51,8 @@ pub mod send;
 pub mod site;
 pub mod slug;
 pub mod svg;
+pub mod templates;
 pub mod theme;
 pub mod view;
 pub mod write;
+pub mod yaml_file;

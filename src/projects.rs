@@ -93,25 +93,11 @@ impl Projects {
 
     /// Load `path` (absent: an empty directory). Problems are returned, not thrown.
     pub fn load(path: &Path, shown_as: &str) -> (Projects, Vec<Problem>) {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return (Projects::default(), vec![]);
-            }
-            Err(e) => {
-                return (
-                    Projects::default(),
-                    vec![Problem::file(shown_as, format!("cannot read: {e}"))],
-                );
-            }
+        let text = match crate::yaml_file::text(path, shown_as) {
+            Ok(Some(t)) => t,
+            Ok(None) => return (Projects::default(), vec![]),
+            Err(p) => return (Projects::default(), vec![p]),
         };
-        // Blank or only comments (as `ocb init` writes it): no project yet.
-        if text
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            return (Projects::default(), vec![]);
-        }
         let list: Vec<Project> = match serde_yaml::from_str(&text) {
             Ok(l) => l,
             Err(e) => return (Projects::default(), vec![Problem::yaml(shown_as, &e)]),

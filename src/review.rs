@@ -73,22 +73,11 @@ pub struct Decision {
 
 /// Read a review file (absent: no decisions). Each decision learns its line.
 pub fn load(path: &Path, shown: &str) -> (Vec<Decision>, Vec<Problem>) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (vec![], vec![]),
-        Err(e) => {
-            return (
-                vec![],
-                vec![Problem::file(shown, format!("cannot read: {e}"))],
-            );
-        }
+    let text = match crate::yaml_file::text(path, shown) {
+        Ok(Some(t)) => t,
+        Ok(None) => return (vec![], vec![]),
+        Err(p) => return (vec![], vec![p]),
     };
-    if text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
-        return (vec![], vec![]);
-    }
     let mut decisions: Vec<Decision> = match serde_yaml::from_str(&text) {
         Ok(d) => d,
         Err(e) => return (vec![], vec![Problem::yaml(shown, &e)]),

@@ -88,16 +88,11 @@ pub struct Site {
 impl Site {
     pub fn new(repo: &Repo) -> Result<Site> {
         let theme = Theme::new(&repo.root, &repo.config.site.theme, &repo.config.shown)?;
-        let mut env = Environment::new();
-        for (path, _) in crate::theme::DEFAULT
+        let names: Vec<&str> = crate::theme::DEFAULT
             .iter()
-            .filter(|(p, _)| p.starts_with("templates/"))
-        {
-            let name = path.trim_start_matches("templates/");
-            let text = theme.text(path)?.unwrap_or_default();
-            env.add_template_owned(name.to_string(), text)
-                .map_err(|e| anyhow!("{}:{}: {}", theme.shown(path), e.line().unwrap_or(0), e))?;
-        }
+            .filter_map(|(p, _)| p.strip_prefix("templates/"))
+            .collect();
+        let env = crate::templates::from_theme(&theme, &names)?;
         Ok(Site {
             config: repo.config.clone(),
             projects: repo.projects.clone(),

@@ -61,11 +61,11 @@ impl Import {
 /// The imports recorded in a period folder; none when the file is absent.
 pub fn read(dir: &Path) -> Result<Imports> {
     let path = dir.join(FILE_NAME);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text)
-            .with_context(|| format!("`{}` is not what `ocb import` writes", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Imports::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    let shown = path.display().to_string();
+    match crate::yaml_file::text(&path, &shown).map_err(|p| anyhow::anyhow!("{p}"))? {
+        Some(text) => serde_yaml::from_str(&text)
+            .with_context(|| format!("`{shown}` is not what `ocb import` writes")),
+        None => Ok(Imports::new()),
     }
 }
 

@@ -99,13 +99,7 @@ impl Composer {
         period: Period,
     ) -> Result<Composer> {
         let theme = Theme::new(root, &config.site.theme, config_shown)?;
-        let mut env = Environment::new();
-        for name in ["email.html", "email.txt"] {
-            let path = format!("templates/{name}");
-            let text = theme.text(&path)?.unwrap_or_default();
-            env.add_template_owned(name.to_string(), text)
-                .map_err(|e| anyhow!("{}:{}: {e}", theme.shown(&path), e.line().unwrap_or(0)))?;
-        }
+        let mut env = crate::templates::from_theme(&theme, &["email.html", "email.txt"])?;
         env.add_template_owned("subject".to_string(), config.email.subject.clone())
             .map_err(|e| anyhow!("{config_shown}: key `email.subject`: {e}"))?;
         let from: Mailbox = config.email.from.parse().map_err(|e| {
