@@ -77,7 +77,7 @@ fn short(commit: &str) -> &str {
 #[derive(Debug, Clone, Serialize)]
 pub struct Audit {
     pub period: String,
-    pub status: String,
+    pub status: crate::close::Status,
     pub ocb_version: String,
     pub repository: Repository,
     /// File name in the period folder (and `ocb.yaml`, `projects.yaml`) → sha256.
@@ -107,7 +107,7 @@ pub fn audit(
     }
     Ok(Audit {
         period: dir.period.to_string(),
-        status: data.status.clone(),
+        status: data.status,
         ocb_version: env!("CARGO_PKG_VERSION").to_string(),
         repository: repository.clone(),
         inputs,

@@ -164,10 +164,12 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Ok(())
     })?;
     for data in &history {
-        report.warnings.extend(data.stale.iter().cloned());
+        report
+            .warnings
+            .extend(data.stale.iter().map(ToString::to_string));
         report.summaries.push(PeriodSummary {
             period: data.dir.period,
-            status: data.status.clone(),
+            status: data.status,
             sources: data.dir.files.iter().map(|f| f.source.clone()).collect(),
             currencies: data.currencies.clone(),
         });

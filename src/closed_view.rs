@@ -29,7 +29,7 @@ pub struct Shown {
 
 impl Shown {
     pub fn or_recorded(self, data: &PeriodData, number: &str) -> Shown {
-        if data.status != "closed" {
+        if data.status != crate::close::Status::Closed {
             return self;
         }
         match data.file.statements.iter().find(|s| s.number == number) {

@@ -191,7 +191,7 @@ pub struct CurrencySummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct PeriodSummary {
     pub period: Period,
-    pub status: String,
+    pub status: crate::close::Status,
     pub sources: Vec<String>,
     pub currencies: Vec<CurrencySummary>,
 }

@@ -26,9 +26,9 @@ pub struct PeriodData {
     pub currencies: Vec<CurrencySummary>,
     /// Statement number of each statement.
     pub numbers: BTreeMap<StatementKey, String>,
-    pub stale: Vec<String>,
+    pub stale: Vec<Problem>,
     /// `open` or `closed`, from period.yaml.
-    pub status: String,
+    pub status: crate::close::Status,
     /// Credits, allocations, surcharges and fund splits per statement (filled
     /// by `build::each_period`, which carries the balances across periods).
     pub ledger: crate::ledger::PeriodLedger,
@@ -144,7 +144,7 @@ pub fn process(
             currencies,
             numbers: numbered.numbers,
             stale: outcome.stale,
-            status: file.status.as_str().to_string(),
+            status: file.status,
             ledger: Default::default(),
             file,
             replaces: numbered.replaces,
@@ -222,7 +222,7 @@ pub fn from_record(
             currencies,
             numbers,
             stale: Vec::new(),
-            status: file.status.as_str().to_string(),
+            status: file.status,
             ledger: Default::default(),
             file,
             replaces,

@@ -198,7 +198,7 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         currencies,
         numbers,
         stale: Vec::new(),
-        status: data.status.clone(),
+        status: data.status,
         ledger,
         file: data.file.clone(),
         replaces: mine(&data.replaces),

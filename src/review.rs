@@ -136,7 +136,8 @@ fn item_lines(text: &str) -> Vec<u64> {
 #[derive(Default)]
 pub struct Outcome {
     pub problems: Vec<Problem>,
-    pub stale: Vec<String>,
+    /// Warnings, located: decisions that no longer apply to anything.
+    pub stale: Vec<Problem>,
 }
 
 /// Apply decisions, then give every charge its one state.
@@ -165,7 +166,7 @@ pub fn decide(
         if let Some(id) = &d.charge {
             match by_id.get(id.to_ascii_lowercase().as_str()) {
                 Some(&i) => chosen[i] = Some(n),
-                None if d.decision == Kind::Pending => out.stale.push(format!("{shown}:{}: pending charge `{id}` is no longer in the data (stale)", d.line)),
+                None if d.decision == Kind::Pending => out.stale.push(Problem::at(shown, d.line, format!("pending charge `{id}` is no longer in the data (stale)"))),
                 None => out.problems.push(Problem::at(shown, d.line, format!("no charge `{id}` in this period: the id is unknown, or stale because the data changed since the decision"))),
             }
         } else if let Some(rule) = &d.rule {
@@ -177,9 +178,10 @@ pub fn decide(
                 }
             }
             if hits == 0 {
-                out.stale.push(format!(
-                    "{shown}:{}: match rule applies to no charge (stale)",
-                    d.line
+                out.stale.push(Problem::at(
+                    shown,
+                    d.line,
+                    "match rule applies to no charge (stale)",
                 ));
             }
         }

@@ -437,9 +437,9 @@ impl Site {
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         self.page(out, &format!("{period}/index.html"), "period.html", context! {
             title => format!("{}", period.long_name()), nav => "periods",
-            period => period.to_string(), period_name => period.long_name(), status => &data.status,
+            period => period.to_string(), period_name => period.long_name(), status => data.status.as_str(),
             currencies => currencies, sources => sources, services => services, statements => statements,
-            stale => &data.stale,
+            stale => data.stale.iter().map(ToString::to_string).collect::<Vec<_>>(),
             basis => self.config.billing.basis.describe(),
             imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
             ..crate::closed_view::period_extra(data, audit, self.repository.describe(), superseded)
@@ -570,7 +570,7 @@ impl Site {
             approved => group(&|c| kind(c, crate::review::Kind::Approve)),
             reassigned => group(&|c| kind(c, crate::review::Kind::Reassign)),
             warned => group(&|c| c.state == State::Billed && c.decision.is_none()),
-            stale => &data.stale, resolve => resolve,
+            stale => data.stale.iter().map(ToString::to_string).collect::<Vec<_>>(), resolve => resolve,
             basis => self.config.billing.basis.describe(),
             imports => Serde(crate::ingest::provenance::read(&data.dir.dir).unwrap_or_default()),
         })
@@ -723,7 +723,7 @@ impl Site {
         let periods: Vec<Value> = history
             .iter()
             .rev()
-            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => &d.status, currencies => d.currencies.iter().map(currency_row).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
+            .map(|d| context! { period => d.dir.period.to_string(), name => d.dir.period.long_name(), status => d.status.as_str(), currencies => d.currencies.iter().map(currency_row).collect::<Vec<_>>(), statements => d.rollup.statements.len() })
             .collect();
         let mut charts = Vec::new();
         let mut currencies: Vec<&str> = history

@@ -32,7 +32,7 @@ pub fn run(g: &Global) -> Result<u8> {
             .map(|f| f.source.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let status = d.status.clone();
+        let status = d.status.as_str().to_string();
         for c in &d.currencies {
             let f = |v| format(v, &c.currency);
             rows.push([

@@ -47,7 +47,7 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
 /// The charges a person can still decide: for a closed period, those of its
 /// inputs held now (what it issued cannot change).
 fn reviewable(data: &PeriodData) -> &[Charge] {
-    if data.status == "closed" {
+    if data.status == crate::close::Status::Closed {
         &data.held_now
     } else {
         &data.charges

@@ -274,7 +274,8 @@ fn browser_filters_charges_and_toggles_dark_mode() {
     // browser process on a timer: a navigation milliseconds after the click can
     // lose the write under load. A person does not navigate that fast; wait as
     // they would, then reopen the next page (bounded) until it sees the choice.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // 3 s: on a loaded 2-core machine 1.5 s was not always enough.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
     let next = ocb::pdf::file_url(&out.join("2025-01/index.html")).unwrap();
     let mut remembered = serde_json::Value::Null;
     for _ in 0..20 {
