@@ -12,11 +12,14 @@ const HOME: &str = include_str!("assets/home.html");
 const IMPORT: &str = include_str!("assets/import.html");
 
 fn env() -> Result<Environment<'static>> {
-    let mut env = Environment::new();
-    env.add_template("layout.html", LAYOUT)?;
-    env.add_template("home.html", HOME)?;
-    env.add_template("import.html", IMPORT)?;
-    Ok(env)
+    crate::templates::environment(
+        [
+            ("layout.html", LAYOUT),
+            ("home.html", HOME),
+            ("import.html", IMPORT),
+        ]
+        .map(|(name, text)| (name.into(), text.into(), format!("desk/{name}"))),
+    )
 }
 
 fn site_title(desk: &Desk) -> String {

@@ -67,8 +67,11 @@ impl Preview {
                 .with_context(|| format!("cannot clear `{}`", dir.display()))?;
         }
         crate::write::ensure_dir(&dir)?;
-        let mut env = Environment::new();
-        env.add_template("page.html", PAGE)?;
+        let env = crate::templates::environment([(
+            "page.html".into(),
+            PAGE.into(),
+            "the email preview page".into(),
+        )])?;
         Ok(Preview {
             dir,
             period,
