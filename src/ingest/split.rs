@@ -331,3 +331,34 @@ impl RowSink for Splitter {
         add(&mut m.totals, &charge);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn chunk(text: &str) -> Chunk {
+        let mut sink = Sink::new(true);
+        sink.write_all(text.as_bytes()).unwrap();
+        sink.finish().unwrap()
+    }
+
+    #[test]
+    fn deflate_segments_join_into_one_gzip_member_that_any_reader_reads_whole() {
+        let parts = ["header\n", "", "a,1\nb,2\n", &"c,3\n".repeat(50_000)];
+        let chunks: Vec<Chunk> = parts.iter().map(|t| chunk(t)).collect();
+        let bytes = gzip(&chunks.iter().collect::<Vec<_>>());
+        // A single-member reader (it would stop after a first member) reads it all,
+        // and checks the combined CRC and length at the end.
+        let mut text = String::new();
+        let mut one = flate2::read::GzDecoder::new(&bytes[..]);
+        one.read_to_string(&mut text).unwrap();
+        assert_eq!(text, parts.concat());
+        let mut rest = Vec::new();
+        one.into_inner().read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "one member, nothing after it");
+        // The same parts give the same bytes.
+        let again: Vec<Chunk> = parts.iter().map(|t| chunk(t)).collect();
+        assert_eq!(gzip(&again.iter().collect::<Vec<_>>()), bytes);
+    }
+}
