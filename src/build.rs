@@ -140,7 +140,8 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Some(_) => root_dir.join(crate::access::ADMIN_DIR),
         None => root_dir.clone(),
     };
-    let mut site = crate::site::Site::new(&repo)?;
+    let mut site =
+        crate::site::Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?;
     let mut since = std::time::Instant::now();
     let history = each_period(&repo, &mut report.problems, |data| {
         let prepared = since.elapsed();
@@ -198,7 +199,14 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
             .chain(&site.superseded)
             .cloned()
             .collect();
-        report.pdfs = crate::pdf::print_all(&repo, &all, &dir, &opts.periods, opts.quiet)?;
+        report.pdfs = crate::pdf::print_all(
+            &repo.config.pdf,
+            &repo.root.join(".ocb-cache").join("pdf"),
+            &all,
+            &dir,
+            &opts.periods,
+            opts.quiet,
+        )?;
     }
     if let (Some(p), Some((rules, _))) = (&portals, &rules) {
         p.finish(rules, &site, &root_dir, opts.pdf)?;

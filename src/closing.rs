@@ -46,7 +46,7 @@ pub fn close(root: &Path, config_path: &Path, period: Period) -> Result<Closed> 
         );
     }
     let scratch = tempfile::tempdir()?;
-    let mut site = Site::new(&repo)?;
+    let mut site = Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?;
     let mut problems = repo.problems.clone();
     let mut recorded = None;
     crate::build::each_period(&repo, &mut problems, |data| {

@@ -2,7 +2,6 @@
 //! several tabs, with a content-hash cache so unchanged statements are copied
 //! instead of printed again. Only this module starts a process.
 
-use crate::build::Repo;
 use crate::config::Paper;
 use crate::period::Period;
 use crate::site::StatementRef;
@@ -264,16 +263,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Print every statement of the wanted periods (all when empty); returns how many PDFs exist.
+/// Print every statement's PDF with the `pdf` settings, reusing those in
+/// `cache` (a folder of PDFs by content hash) that did not change.
 pub fn print_all(
-    repo: &Repo,
+    pdf: &crate::config::PdfConfig,
+    cache: &Path,
     statements: &[StatementRef],
     out: &Path,
     periods: &[Period],
     quiet: bool,
 ) -> Result<usize> {
-    let chrome_path = find_chrome(repo.config.pdf.chrome.as_deref())?;
-    let cache = repo.root.join(".ocb-cache").join("pdf");
-    std::fs::create_dir_all(&cache)
+    let chrome_path = find_chrome(pdf.chrome.as_deref())?;
+    std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create `{}`", cache.display()))?;
     let css = std::fs::read(out.join("static/style.css")).unwrap_or_default();
     let mut todo = Vec::new();
@@ -281,7 +282,7 @@ pub fn print_all(
     for s in statements {
         let html = std::fs::read(out.join(&s.html))
             .with_context(|| format!("cannot read `{}`", s.html))?;
-        let key = cache_key(&html, &css, repo.config.pdf.paper, &s.number);
+        let key = cache_key(&html, &css, pdf.paper, &s.number);
         let cached = cache.join(format!("{key}.pdf"));
         let target = out.join(&s.pdf);
         let wanted = periods.is_empty() || periods.contains(&s.period);
@@ -294,13 +295,7 @@ pub fn print_all(
         }
     }
     if !todo.is_empty() {
-        print(
-            &chrome_path,
-            &todo,
-            repo.config.pdf.paper,
-            repo.config.pdf.concurrency,
-            quiet,
-        )?;
+        print(&chrome_path, &todo, pdf.paper, pdf.concurrency, quiet)?;
     }
     Ok(copied + todo.len())
 }

@@ -43,7 +43,8 @@ impl Portals {
             if !self.by_pi.contains_key(&pi) {
                 let portal = Portal {
                     slug: self.slugs.get(&pi),
-                    site: Site::new(repo)?.for_portal(&pi),
+                    site: Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?
+                        .for_portal(&pi),
                     history: Vec::new(),
                 };
                 self.by_pi.insert(pi.clone(), portal);

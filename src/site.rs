@@ -2,7 +2,6 @@
 //! Periods are rendered while their charges are in memory; the dashboard and
 //! the PI and project histories at the end, from rollups only.
 
-use crate::build::Repo;
 use crate::charge::{Charge, State};
 use crate::config::Config;
 use crate::money::format;
@@ -86,25 +85,32 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(repo: &Repo) -> Result<Site> {
-        let theme = Theme::new(&repo.root, &repo.config.site.theme, &repo.config.shown)?;
+    /// The site of the billing repository at `root`, whose config file is
+    /// `config_path` (its digest goes into each period's audit record).
+    pub fn new(
+        root: &std::path::Path,
+        config_path: &std::path::Path,
+        config: &Config,
+        projects: &Projects,
+    ) -> Result<Site> {
+        let theme = Theme::new(root, &config.site.theme, &config.shown)?;
         let names: Vec<&str> = crate::theme::DEFAULT
             .iter()
             .filter_map(|(p, _)| p.strip_prefix("templates/"))
             .collect();
         let env = crate::templates::from_theme(&theme, &names)?;
         Ok(Site {
-            config: repo.config.clone(),
-            projects: repo.projects.clone(),
+            config: config.clone(),
+            projects: projects.clone(),
             env,
             theme,
             pi_slugs: Slugs::default(),
             project_slugs: Slugs::default(),
             statements: Vec::new(),
             superseded: Vec::new(),
-            repository: crate::audit::Repository::read(&repo.root),
-            root: repo.root.clone(),
-            config_path: repo.config_path.clone(),
+            repository: crate::audit::Repository::read(root),
+            root: root.to_path_buf(),
+            config_path: config_path.to_path_buf(),
             previous: (None, HashMap::new()),
             portal: None,
         })
