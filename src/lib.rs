@@ -35,6 +35,7 @@ pub mod lock;
 pub mod money;
 pub mod numbers;
 pub mod outputs;
+pub mod parallel;
 pub mod pdf;
 pub mod pdf_links;
 pub mod period;

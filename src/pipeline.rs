@@ -65,30 +65,26 @@ pub fn load(
     _strings: &mut Interner,
     progress: &indicatif::ProgressBar,
 ) -> (Vec<Charge>, Vec<Problem>) {
-    use rayon::prelude::*;
     progress.set_message(dir.period.to_string());
-    let loaded: Vec<crate::load::Loaded> = dir
-        .files
-        .par_iter()
-        .map(|f| {
-            let mut own = Interner::default();
-            let mut charges = Vec::new();
-            let (problems, rows) = crate::load::read_file(
-                &f.path,
-                &f.shown,
-                &f.source,
-                &config.currency,
-                &mut own,
-                &mut charges,
-                progress,
-            );
-            crate::load::Loaded {
-                charges,
-                problems,
-                rows,
-            }
-        })
-        .collect();
+    let loaded: Vec<crate::load::Loaded> = crate::parallel::map(dir.files.len(), |i| {
+        let f = &dir.files[i];
+        let mut own = Interner::default();
+        let mut charges = Vec::new();
+        let (problems, rows) = crate::load::read_file(
+            &f.path,
+            &f.shown,
+            &f.source,
+            &config.currency,
+            &mut own,
+            &mut charges,
+            progress,
+        );
+        crate::load::Loaded {
+            charges,
+            problems,
+            rows,
+        }
+    });
     let total = loaded.iter().map(|l| l.charges.len()).sum();
     let mut charges = Vec::with_capacity(total);
     let mut problems = Vec::new();

@@ -140,27 +140,22 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
         parts.iter().map(|p| crate::progress::size(p)).sum(),
     );
     // Parts are read, checked, split and compressed in parallel.
-    let read: Vec<Result<PartRead>> = {
-        use rayon::prelude::*;
-        parts
-            .par_iter()
-            .map(|part| {
-                let shown = found.shown(part);
-                let mut strings = Interner::default();
-                let mut splitter = split::Splitter::new(compress, &columns, &shown);
-                let (problems, _) = crate::load::read_file(
-                    part,
-                    &shown,
-                    req.source,
-                    &config.currency,
-                    &mut strings,
-                    &mut splitter,
-                    &bar,
-                );
-                Ok((shown, part.to_path_buf(), problems, splitter.finish()?))
-            })
-            .collect()
-    };
+    let read: Vec<Result<PartRead>> = crate::parallel::map(parts.len(), |i| {
+        let part = parts[i];
+        let shown = found.shown(part);
+        let mut strings = Interner::default();
+        let mut splitter = split::Splitter::new(compress, &columns, &shown);
+        let (problems, _) = crate::load::read_file(
+            part,
+            &shown,
+            req.source,
+            &config.currency,
+            &mut strings,
+            &mut splitter,
+            &bar,
+        );
+        Ok((shown, part.to_path_buf(), problems, splitter.finish()?))
+    });
     bar.finish_and_clear();
     let mut outs = Vec::new();
     for r in read {
