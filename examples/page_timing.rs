@@ -35,19 +35,21 @@ fn main() -> Result<()> {
     }
     let loaded = start.elapsed();
     let rows = eval("window.OCB_INDEX.total")?;
-    // Bytes of the page and of every script and style it loaded so far (decoded).
-    let bytes = eval(
-        "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).map(function(e){return [e.name, e.decodedBodySize]})",
-    )?;
-    let mut largest = (String::new(), 0u64);
-    let mut total = 0u64;
-    for e in bytes.as_array().into_iter().flatten() {
-        let size = e[1].as_u64().unwrap_or(0);
-        total += size;
-        if size > largest.1 {
-            largest = (e[0].as_str().unwrap_or("").to_string(), size);
-        }
-    }
+    // Bytes of the page and of every script and style it loaded so far
+    // (decoded), summed in the page: an array would come back as a remote
+    // object, not a value.
+    let entries = "performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))";
+    let total = eval(&format!(
+        "{entries}.reduce(function(a,e){{return a+e.decodedBodySize}},0)"
+    ))?
+    .as_f64()
+    .unwrap_or(0.0) as u64;
+    let biggest = eval(&format!(
+        "{entries}.reduce(function(a,e){{return e.decodedBodySize>a[1]?[e.name,e.decodedBodySize]:a}},['',0]).join(' ')"
+    ))?;
+    let biggest = biggest.as_str().unwrap_or("").to_string();
+    let (name, size) = biggest.rsplit_once(' ').unwrap_or(("", "0"));
+    let largest = (name.to_string(), size.parse::<f64>().unwrap_or(0.0) as u64);
     let id = eval("document.querySelector('#charges tbody code').textContent")?;
     let find = eval(&format!(
         "(function(){{var q=document.getElementById('f-q');q.value={id};q.dispatchEvent(new Event('input',{{bubbles:true}}));return 1}})()"
