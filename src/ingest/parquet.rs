@@ -91,10 +91,59 @@ pub fn column_names(path: &Path) -> Option<csv::ByteRecord> {
     std::panic::catch_unwind(read).ok().flatten()
 }
 
+/// Counts in the file's page headers, checked before polars decodes it:
+/// polars 0.55 casts a data page's `num_values` (an i32) to usize, so a
+/// negative count asks for exabytes and the process aborts, which no
+/// `catch_unwind` can stop (found by fuzzing: fuzz/corpus/parquet/
+/// negative-num-values.parquet). Page headers are read without decompressing.
+fn check_pages(path: &Path) -> Result<(), String> {
+    use polars_parquet::parquet::page::{CompressedPage, DataPageHeader};
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = polars_parquet::parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes))
+        .map_err(|e| format!("{e} (is it truncated, or not Parquet?)"))?;
+    let buffer = polars_buffer::Buffer::from(bytes);
+    for (g, group) in meta.row_groups.iter().enumerate() {
+        for column in group.parquet_columns() {
+            let name = column.descriptor().path_in_schema.join(".");
+            let pages = polars_parquet::parquet::read::get_page_iterator(
+                column,
+                std::io::Cursor::new(buffer.clone()),
+                Vec::new(),
+                usize::MAX,
+            )
+            .map_err(|e| format!("column `{name}`: {e}"))?;
+            for page in pages {
+                let page = page.map_err(|e| format!("column `{name}`: {e}"))?;
+                let CompressedPage::Data(page) = page else {
+                    continue;
+                };
+                let counts = match page.header() {
+                    DataPageHeader::V1(h) => vec![h.num_values],
+                    DataPageHeader::V2(h) => vec![
+                        h.num_values,
+                        h.num_nulls,
+                        h.num_rows,
+                        h.definition_levels_byte_length,
+                        h.repetition_levels_byte_length,
+                    ],
+                };
+                if counts.iter().any(|&n| n < 0) {
+                    return Err(format!(
+                        "column `{name}`, row group {}: a page header holds a negative count: the file is corrupt",
+                        g + 1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The whole file as a frame. A panic inside the reader (polars 0.55 has a
 /// debug-build check that MAP columns written without an Arrow schema trip)
 /// becomes an error about this file instead of ending ocb.
 fn read_frame(path: &Path) -> Result<DataFrame, String> {
+    check_pages(path)?;
     let read = || {
         std::fs::File::open(path)
             .map_err(PolarsError::from)
