@@ -88,7 +88,11 @@ pub fn column_names(path: &Path) -> Option<csv::ByteRecord> {
         let schema = ParquetReader::new(file).schema().ok()?;
         Some(schema.iter_names().map(|n| n.as_bytes()).collect())
     };
-    std::panic::catch_unwind(read).ok().flatten()
+    quiet_polars_panics();
+    READING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let names = std::panic::catch_unwind(read).ok().flatten();
+    READING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    names
 }
 
 /// Counts in the file's page headers, checked before polars decodes it:
@@ -142,16 +146,48 @@ fn check_pages(path: &Path) -> Result<(), String> {
 /// The whole file as a frame. A panic inside the reader (polars 0.55 has a
 /// debug-build check that MAP columns written without an Arrow schema trip)
 /// becomes an error about this file instead of ending ocb.
+/// Parquet reads in progress: while there are any, a panic inside polars is
+/// caught and reported as a problem with the file, so its message is not
+/// printed as well.
+static READING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn quiet_polars_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_polars = info
+                .location()
+                .is_some_and(|l| l.file().contains("/polars-"));
+            if !(in_polars && READING.load(std::sync::atomic::Ordering::SeqCst) > 0) {
+                report(info);
+            }
+        }));
+    });
+}
+
 fn read_frame(path: &Path) -> Result<DataFrame, String> {
-    check_pages(path)?;
+    quiet_polars_panics();
+    READING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let result = read_frame_guarded(path);
+    READING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    result
+}
+
+fn read_frame_guarded(path: &Path) -> Result<DataFrame, String> {
+    // The page check reads the footer with polars-parquet, which panics on
+    // some corrupt footers too: both run inside the guard.
     let read = || {
+        check_pages(path).map_err(|e| (e, false))?;
         std::fs::File::open(path)
             .map_err(PolarsError::from)
             .and_then(|f| ParquetReader::new(f).finish())
+            .map_err(|e| (e.to_string(), true))
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
         Ok(Ok(df)) => Ok(df),
-        Ok(Err(e)) => Err(format!("{e} (is it truncated, or not Parquet?)")),
+        Ok(Err((e, false))) => Err(e),
+        Ok(Err((e, true))) => Err(format!("{e} (is it truncated, or not Parquet?)")),
         Err(panic) => {
             let why = panic
                 .downcast_ref::<&str>()

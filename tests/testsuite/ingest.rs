@@ -810,32 +810,44 @@ fn import_and_build_show_progress_on_a_terminal_and_nothing_in_a_pipe() {
 
 /// Found by fuzzing: a data page header with a negative value count made
 /// polars ask for 2^61 bytes, and the process aborted (exit 134) with no
-/// message. It must be a located problem like any corrupt file.
+/// message; a corrupt footer made polars-parquet panic. Each must be a
+/// located problem like any corrupt file, with no panic message printed.
 #[test]
-fn a_parquet_page_header_with_a_negative_count_is_refused_not_an_abort() {
-    let dir = repo();
-    let f = dir.path().join("drop/cloud.parquet");
-    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/parquet/negative-num-values.parquet"
-    );
-    std::fs::copy(fixture, &f).unwrap();
-    refused(
-        dir.path(),
-        &f,
-        "cloud",
-        "drop/cloud.parquet: unreadable Parquet file: column `ResourceId`, row group 1: a page header holds a negative count: the file is corrupt",
-    );
-    // In a period folder, the build says the same and exits 1.
-    let period = dir.path().join("periods/2025-01");
-    std::fs::create_dir_all(&period).unwrap();
-    std::fs::copy(fixture, period.join("aws.parquet")).unwrap();
-    ocb(dir.path())
-        .args(["build", "--no-pdf"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "periods/2025-01/aws.parquet: unreadable Parquet file: column `ResourceId`",
-        ));
+fn corrupt_parquet_files_found_by_fuzzing_are_refused_not_an_abort() {
+    for (fixture, message) in [
+        (
+            "negative-num-values.parquet",
+            "unreadable Parquet file: column `ResourceId`, row group 1: a page header holds a negative count: the file is corrupt",
+        ),
+        (
+            "corrupt-footer.parquet",
+            "unreadable Parquet file: the Parquet reader failed on this file",
+        ),
+    ] {
+        let dir = repo();
+        let f = dir.path().join("drop/cloud.parquet");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/parquet")
+            .join(fixture);
+        std::fs::copy(&fixture, &f).unwrap();
+        refused(
+            dir.path(),
+            &f,
+            "cloud",
+            &format!("drop/cloud.parquet: {message}"),
+        );
+        // In a period folder, the build says the same and exits 1.
+        let period = dir.path().join("periods/2025-01");
+        std::fs::create_dir_all(&period).unwrap();
+        std::fs::copy(&fixture, period.join("aws.parquet")).unwrap();
+        ocb(dir.path())
+            .args(["build", "--no-pdf"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "periods/2025-01/aws.parquet: {message}"
+            )))
+            .stderr(predicate::str::contains("panicked").not());
+    }
 }
