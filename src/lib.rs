@@ -27,6 +27,7 @@ pub mod focus;
 pub mod hints;
 pub mod ingest;
 pub mod interrupt;
+pub mod isolate;
 pub mod issued;
 pub mod journal;
 pub mod ledger;

@@ -83,6 +83,8 @@ pub fn read(
 
 /// The file's column names, from its metadata alone.
 pub fn column_names(path: &Path) -> Option<csv::ByteRecord> {
+    // The footer is decoded in a child first, as in `read_frame`.
+    crate::isolate::check(std::time::Duration::from_secs(120), || check_pages(path)).ok()?;
     let read = || {
         let file = std::fs::File::open(path).ok()?;
         let schema = ParquetReader::new(file).schema().ok()?;
@@ -178,7 +180,11 @@ fn read_frame_guarded(path: &Path) -> Result<DataFrame, String> {
     // The page check reads the footer with polars-parquet, which panics on
     // some corrupt footers too: both run inside the guard.
     let read = || {
-        check_pages(path).map_err(|e| (e, false))?;
+        // In a child process: polars-parquet's footer decoder allocates the
+        // lengths it reads, and a corrupt one aborts (fuzz/corpus/parquet/
+        // corrupt-footer-length.parquet).
+        crate::isolate::check(std::time::Duration::from_secs(120), || check_pages(path))
+            .map_err(|e| (e, false))?;
         std::fs::File::open(path)
             .map_err(PolarsError::from)
             .and_then(|f| ParquetReader::new(f).finish())

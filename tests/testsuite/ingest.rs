@@ -810,8 +810,9 @@ fn import_and_build_show_progress_on_a_terminal_and_nothing_in_a_pipe() {
 
 /// Found by fuzzing: a data page header with a negative value count made
 /// polars ask for 2^61 bytes, and the process aborted (exit 134) with no
-/// message; a corrupt footer made polars-parquet panic. Each must be a
-/// located problem like any corrupt file, with no panic message printed.
+/// message; a corrupt footer made polars-parquet panic, and another made it
+/// allocate 136 GB and abort. Each must be a located problem like any
+/// corrupt file, with no panic message printed.
 #[test]
 fn corrupt_parquet_files_found_by_fuzzing_are_refused_not_an_abort() {
     for (fixture, message) in [
@@ -821,7 +822,11 @@ fn corrupt_parquet_files_found_by_fuzzing_are_refused_not_an_abort() {
         ),
         (
             "corrupt-footer.parquet",
-            "unreadable Parquet file: the Parquet reader failed on this file",
+            "unreadable Parquet file: the reader failed on this file",
+        ),
+        (
+            "corrupt-footer-length.parquet",
+            "unreadable Parquet file: the reader ended on this file (signal 6): the file is corrupt",
         ),
     ] {
         let dir = repo();
