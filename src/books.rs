@@ -138,6 +138,55 @@ impl Books {
         Ok(Some(data))
     }
 
+    /// No corrections wait for an open period: the periods so far hand the
+    /// next one nothing but what `cache::carried` digests.
+    pub fn nothing_pending(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Period `i` from its cache entry: nothing is loaded; the ledger runs
+    /// on the recorded rollup as it would on a computed one, so balances
+    /// carry on (numbers a reopen revised stay revised: the ledger's
+    /// renumbering leaves a revised number alone).
+    pub fn restore(
+        &mut self,
+        repo: &Repo,
+        i: usize,
+        snapshot: crate::cache::Snapshot,
+        ledger: &mut crate::ledger::Ledger,
+        problems: &mut Vec<Problem>,
+    ) -> PeriodData {
+        let dir = repo.periods[i].clone();
+        let file = self.files[i].clone();
+        // Decisions learn their lines from the file (the key holds its bytes).
+        let (decisions, _) = crate::review::load(&dir.review_path(), &dir.shown("review.yaml"));
+        let mut data = PeriodData {
+            dir,
+            charges: Vec::new(),
+            decisions,
+            rollup: snapshot.rollup,
+            currencies: snapshot.currencies,
+            numbers: snapshot.numbers,
+            stale: snapshot.stale,
+            status: file.status,
+            ledger: Default::default(),
+            file,
+            replaces: snapshot.replaces,
+            digests: snapshot.digests,
+            superseded: Vec::new(),
+            held_now: Vec::new(),
+            corrected_in: snapshot.corrected_in,
+            totals: SourceTotals::new(),
+            cache: Default::default(),
+        };
+        if data.file.status == Status::Closed {
+            replay_ledger(repo, &mut data, ledger, problems);
+        } else {
+            apply_ledger(repo, &mut data, ledger, problems);
+        }
+        data
+    }
+
     /// Rows of an open period that belong to an earlier closed one (by
     /// BillingPeriodStart, or a FOCUS `Correction` by ChargePeriodStart) are
     /// corrections to it: attributed here and named after its statement.

@@ -1,6 +1,7 @@
 //! `ocb build`: the whole pipeline, period by period, into a staging folder
 //! that replaces `output/` only when everything succeeded.
 
+use crate::cache::{Cache, Use};
 use crate::charge::Interner;
 use crate::config::{Access, Config};
 use crate::discover::PeriodDir;
@@ -23,6 +24,8 @@ pub struct Options {
     pub quiet: bool,
     /// Per-period counts and timings on stderr.
     pub verbose: bool,
+    /// Restore unchanged periods from `.ocb-cache/periods/` (off with `--no-cache`).
+    pub cache: bool,
 }
 
 #[derive(Default)]
@@ -92,6 +95,21 @@ pub fn open(root: &Path, config_path: &Path) -> Result<Repo> {
 pub fn each_period(
     repo: &Repo,
     problems: &mut Vec<Problem>,
+    each: impl FnMut(&mut PeriodData) -> Result<()>,
+) -> Result<Vec<PeriodData>> {
+    periods(repo, problems, None, each)
+}
+
+/// The per-period cache and what the caller carries from one period to the
+/// next (part of each key).
+pub type Cached<'a> = (&'a Cache, &'a dyn Fn() -> String);
+
+/// `each_period`, with periods restored from the cache where their key
+/// matches: such a period comes with no charges and `cache` set to `Hit`.
+pub fn periods(
+    repo: &Repo,
+    problems: &mut Vec<Problem>,
+    cache: Option<Cached>,
     mut each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
     let mut strings = Interner::default();
@@ -105,16 +123,48 @@ pub fn each_period(
             .as_ref()
             .filter(|(p, _)| *p == dir.period.prev())
             .map(|(_, t)| t);
-        let Some(mut data) = books.period(repo, i, prev, &mut ledger, &mut strings, problems)?
-        else {
-            previous = None;
-            continue;
+        // Corrections on their way between periods are not in any key: such
+        // a period is computed, never cached.
+        let key = match cache {
+            Some((c, outside)) if books.nothing_pending() => {
+                Some(c.key(dir, &crate::cache::carried(prev, &ledger, &outside()))?)
+            }
+            _ => None,
+        };
+        let hit = cache
+            .zip(key.as_ref())
+            .and_then(|((c, _), k)| c.lookup(dir.period, k));
+        let mut data = if let Some(entry) = hit {
+            let mut entry = Box::new(entry);
+            let snapshot = std::mem::take(&mut entry.data);
+            let mut data = books.restore(repo, i, snapshot, &mut ledger, problems);
+            data.totals = entry.totals.drain(..).collect();
+            data.cache = Use::Hit(entry);
+            data
+        } else {
+            let before = problems.len();
+            let Some(mut data) =
+                books.period(repo, i, prev, &mut ledger, &mut strings, problems)?
+            else {
+                previous = None;
+                continue;
+            };
+            data.totals = crate::flag::source_totals(&data.charges);
+            let storable = problems.len() == before
+                && books.nothing_pending()
+                && data.superseded.is_empty()
+                && data.held_now.is_empty();
+            if let (Some(k), true) = (key, storable) {
+                data.cache = Use::Store(k);
+            }
+            data
         };
         each(&mut data)?;
-        previous = Some((dir.period, crate::flag::source_totals(&data.charges)));
+        previous = Some((dir.period, std::mem::take(&mut data.totals)));
         // Only the rollup is kept across periods: memory stays bounded by one period.
         data.charges = Vec::new();
         data.held_now = Vec::new();
+        data.cache = Use::Off;
         done.push(data);
     }
     books.finish(problems);
@@ -140,30 +190,72 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Some(_) => root_dir.join(crate::access::ADMIN_DIR),
         None => root_dir.clone(),
     };
-    let mut site =
-        crate::site::Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?;
+    let site = std::cell::RefCell::new(crate::site::Site::new(
+        &repo.root,
+        &repo.config_path,
+        &repo.config,
+        &repo.projects,
+    )?);
+    // Per-PI portals render each period once more per PI: not cached.
+    let cache = (opts.cache && portals.is_none())
+        .then(|| Cache::open(&repo))
+        .transpose()?;
+    let outside = || site.borrow().fingerprint();
+    let cached = cache.as_ref().map(|c| (c, &outside as &dyn Fn() -> String));
+    let mut cache_warnings = Vec::new();
     let mut since = std::time::Instant::now();
-    let history = each_period(&repo, &mut report.problems, |data| {
+    let history = periods(&repo, &mut report.problems, cached, |data| {
         let prepared = since.elapsed();
         let start = std::time::Instant::now();
-        write_period(data, &dir, &repo)?;
-        site.render_period(data, &dir)?;
-        if let Some(p) = portals.as_mut() {
-            p.render_period(&repo, data, &root_dir)?;
-        }
+        let period = data.dir.period;
+        let mut site = site.borrow_mut();
+        let restored = match (std::mem::take(&mut data.cache), &cache) {
+            (Use::Hit(entry), Some(cache)) => {
+                cache.restore(period, &entry, &dir.join(period.to_string()))?;
+                site.restore_period(data, entry.rows, &dir)?;
+                true
+            }
+            (other, _) => {
+                write_period(data, &dir, &repo)?;
+                site.render_period(data, &dir)?;
+                if let Some(p) = portals.as_mut() {
+                    p.render_period(&repo, data, &root_dir)?;
+                }
+                if let (Use::Store(key), Some(cache)) = (other, &cache)
+                    && let Err(e) = cache.store(
+                        key,
+                        data,
+                        site.rows_of(period),
+                        &dir.join(period.to_string()),
+                    )
+                {
+                    // The build stands without its cache: the next one recomputes.
+                    cache_warnings.push(format!("{period}: not cached: {e:#}"));
+                }
+                false
+            }
+        };
         if opts.verbose {
-            eprintln!(
-                "{}: {} charges, {} statements; loaded, flagged and rolled up in {:.2} s; written in {:.2} s",
-                data.dir.period,
-                data.charges.len(),
-                data.rollup.statements.len(),
-                prepared.as_secs_f64(),
-                start.elapsed().as_secs_f64()
-            );
+            if restored {
+                eprintln!(
+                    "{period}: restored from the cache (.ocb-cache/periods/{period}) in {:.2} s",
+                    (prepared + start.elapsed()).as_secs_f64()
+                );
+            } else {
+                eprintln!(
+                    "{period}: {} charges, {} statements; loaded, flagged and rolled up in {:.2} s; written in {:.2} s",
+                    data.charges.len(),
+                    data.rollup.statements.len(),
+                    prepared.as_secs_f64(),
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
         since = std::time::Instant::now();
         Ok(())
     })?;
+    let site = site.into_inner();
+    report.warnings.append(&mut cache_warnings);
     for data in &history {
         report
             .warnings

@@ -63,6 +63,10 @@ pub enum Command {
         /// Skip printing PDF statements
         #[arg(long)]
         no_pdf: bool,
+        /// Compute every period again instead of restoring unchanged ones
+        /// from .ocb-cache/periods/
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Validate FOCUS files, or the whole repository; exit 1 on any problem
     Check {

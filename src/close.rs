@@ -150,9 +150,38 @@ pub fn status(dir: &PeriodDir) -> String {
     }
 }
 
+/// A file's sha256, streamed (a month's CSV need not fit in memory twice).
+/// Digests are remembered for the run by path, size and modification time:
+/// the cache key and the audit record read the same inputs.
 pub fn sha256(path: &std::path::Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Seen = HashMap<std::path::PathBuf, (u64, std::time::SystemTime, String)>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let meta = std::fs::metadata(path)?;
+    let stamp = (meta.len(), meta.modified()?);
+    let seen = SEEN.get_or_init(Mutex::default);
+    if let Some((len, modified, digest)) = seen.lock().ok().and_then(|m| m.get(path).cloned())
+        && (len, modified) == stamp
+    {
+        return Ok(digest);
+    }
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let digest = hex::encode(hasher.finalize());
+    if let Ok(mut m) = seen.lock() {
+        m.insert(path.to_path_buf(), (stamp.0, stamp.1, digest.clone()));
+    }
+    Ok(digest)
 }
 
 /// Digests of the inputs that decide a period: its CSVs and review.yaml.

@@ -18,7 +18,7 @@ pub const LINES_PER_SECTION: usize = 25;
 
 /// What a statement shows beside its lines; a closed period's come from
 /// period.yaml, so that they read as issued.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Shown {
     pub pi_name: String,
     pub department: String,

@@ -7,6 +7,7 @@ pub mod attribute;
 pub mod audit;
 pub mod books;
 pub mod build;
+pub mod cache;
 pub mod census;
 pub mod charge;
 pub mod charge_data;

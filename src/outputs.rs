@@ -167,7 +167,7 @@ pub fn statements_csv(
 }
 
 /// Per period and currency: what came in and where it went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CurrencySummary {
     pub currency: String,
     pub input_rows: u64,

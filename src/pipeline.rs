@@ -44,6 +44,10 @@ pub struct PeriodData {
     pub held_now: Vec<Charge>,
     /// A closed period: the periods its corrections are posted in.
     pub corrected_in: Vec<Period>,
+    /// Billed per project, source and currency: the next period's spike rule reads it.
+    pub totals: SourceTotals,
+    /// Whether `ocb build` restores this period from its cache or stores it.
+    pub cache: crate::cache::Use,
 }
 
 /// An issued statement that a reissue replaced (or that was withdrawn), with
@@ -148,6 +152,8 @@ pub fn process(
             superseded: Vec::new(),
             held_now: Vec::new(),
             corrected_in: Vec::new(),
+            totals: SourceTotals::new(),
+            cache: Default::default(),
         },
         problems,
     ))
@@ -226,6 +232,8 @@ pub fn from_record(
             superseded: Vec::new(),
             held_now: Vec::new(),
             corrected_in: Vec::new(),
+            totals: SourceTotals::new(),
+            cache: Default::default(),
         },
         problems,
     ))

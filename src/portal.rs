@@ -212,6 +212,8 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
             .collect(),
         held_now: Vec::new(),
         corrected_in: data.corrected_in.clone(),
+        totals: Default::default(),
+        cache: Default::default(),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One thing wrong in an input file, with where it is and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     pub file: String,
     pub line: Option<u64>,

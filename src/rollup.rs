@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 /// Sums over a group of charges.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sums {
     pub list: Decimal,
     pub contracted: Decimal,
@@ -36,7 +36,7 @@ impl Sums {
 }
 
 /// One group: its typed key and its sums.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Group<K> {
     pub key: K,
     pub sums: Sums,
@@ -45,7 +45,9 @@ pub struct Group<K> {
 /// How a line is presented on a statement (FOCUS: credits, taxes and
 /// corrections to prior periods are not netted into service lines).
 /// Declared in alphabetical order: groups sort by key, as they did by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LineKind {
     Adjustment,
@@ -92,7 +94,18 @@ impl LineKind {
 }
 
 /// One statement: billed charges of one PI, project and fund in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct StatementKey {
     pub currency: String,
     pub pi: String,
@@ -101,14 +114,18 @@ pub struct StatementKey {
 }
 
 /// Charges of one currency in one state.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct StateKey {
     pub currency: String,
     pub state: State,
 }
 
 /// A service line of a statement.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ServiceKey {
     pub statement: StatementKey,
     pub source: String,
@@ -119,7 +136,9 @@ pub struct ServiceKey {
 }
 
 /// A resource under a service line of a statement.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct ResourceKey {
     pub statement: StatementKey,
     pub source: String,
@@ -131,7 +150,9 @@ pub struct ResourceKey {
 }
 
 /// A service over the whole period (all statements).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PeriodServiceKey {
     pub currency: String,
     pub source: String,
@@ -140,7 +161,9 @@ pub struct PeriodServiceKey {
 }
 
 /// Held charges of one project (empty when not yet attributed) and source.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct HeldKey {
     pub currency: String,
     pub pi: String,
@@ -266,7 +289,7 @@ impl Key for HeldKey {
 }
 
 /// The groupings every renderer of a period reads, each sorted by key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Rollup {
     /// Over all charges.
     pub states: Vec<Group<StateKey>>,

@@ -25,7 +25,7 @@ use std::path::Path;
 pub const HTML_CHARGE_ROWS: usize = 500;
 
 /// A rendered statement, for the histories, PDFs and email.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StatementRef {
     pub period: Period,
     pub number: String,
@@ -36,20 +36,14 @@ pub struct StatementRef {
     /// Paths relative to the output folder.
     pub html: String,
     pub pdf: String,
-    #[serde(skip)]
     pub sums: Sums,
     /// What the statement says is due: billed − credits + surcharges, in cents.
-    #[serde(skip)]
     pub due: Decimal,
-    #[serde(skip)]
     pub credits: Decimal,
-    #[serde(skip)]
     pub surcharges: Decimal,
     /// The statement this one reissues.
-    #[serde(skip)]
     pub replaces: Option<String>,
     /// What the statement showed beside its lines (recorded at close).
-    #[serde(skip)]
     pub shown: crate::closed_view::Shown,
 }
 
@@ -172,10 +166,57 @@ impl Site {
             .unwrap_or_default()
     }
 
-    pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
-        let period = data.dir.period;
-        let r = &data.rollup;
-        let mut keys: Vec<(&str, &str)> = r
+    /// What the site carries from one period into the next (slugs handed
+    /// out, the previous period's billed per statement): part of the
+    /// per-period cache key (`crate::cache`).
+    pub fn fingerprint(&self) -> String {
+        let mut previous: Vec<String> = self
+            .previous
+            .1
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect();
+        previous.sort();
+        format!(
+            "pis {}\nprojects {}\nprevious {:?} {}",
+            self.pi_slugs.fingerprint(),
+            self.project_slugs.fingerprint(),
+            self.previous.0,
+            previous.join(";")
+        )
+    }
+
+    /// The statements rendered for `period`, in order.
+    pub fn rows_of(&self, period: Period) -> Vec<StatementRef> {
+        self.statements
+            .iter()
+            .filter(|s| s.period == period)
+            .cloned()
+            .collect()
+    }
+
+    /// A period restored from the cache (its files already in place): the
+    /// site takes its statements and slugs as `render_period` would, and
+    /// renders again the two files that name the repository's state (the
+    /// period page and `audit.json`), which the cache does not keep.
+    pub fn restore_period(
+        &mut self,
+        data: &PeriodData,
+        rows: Vec<StatementRef>,
+        out: &Path,
+    ) -> Result<()> {
+        self.claim_slugs(data);
+        let audit = self.audit(data, out)?;
+        self.period_index(data, &rows, &[], audit.as_ref(), out)?;
+        self.set_previous(data);
+        self.statements.extend(rows);
+        Ok(())
+    }
+
+    /// Slugs are handed out period by period, in key order.
+    fn claim_slugs(&mut self, data: &PeriodData) {
+        let mut keys: Vec<(&str, &str)> = data
+            .rollup
             .statements
             .iter()
             .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
@@ -185,6 +226,36 @@ impl Site {
             self.pi_slugs.get(pi);
             self.project_slugs.get(project);
         }
+    }
+
+    fn set_previous(&mut self, data: &PeriodData) {
+        self.previous = (
+            Some(data.dir.period),
+            data.rollup
+                .statements
+                .iter()
+                .map(|g| (g.key.clone(), g.sums.billed))
+                .collect(),
+        );
+    }
+
+    /// The audit record (all inputs, all PIs) stays on the admins' site.
+    fn audit(&self, data: &PeriodData, out: &Path) -> Result<Option<crate::audit::Audit>> {
+        if self.portal.is_some() {
+            return Ok(None);
+        }
+        let audit = crate::audit::audit(data, &self.root, &self.config_path, &self.repository)?;
+        write::file(
+            &out.join(format!("{}/audit.json", data.dir.period)),
+            &crate::audit::json(&audit)?,
+        )?;
+        Ok(Some(audit))
+    }
+
+    pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
+        let period = data.dir.period;
+        let r = &data.rollup;
+        self.claim_slugs(data);
         let previous = if self.previous.0 == Some(period.prev()) {
             std::mem::take(&mut self.previous.1)
         } else {
@@ -234,19 +305,9 @@ impl Site {
             self.page(out, &stmt.html, "statement.html", ctx)?;
             rows.push(StatementRef { shown, ..stmt });
         }
-        // The audit record (all inputs, all PIs) stays on the admins' site;
-        // a portal's data holds only its PI's superseded statements.
+        // A portal's data holds only its PI's superseded statements.
         let superseded = self.render_superseded(data, &rows, out)?;
-        let audit = if self.portal.is_none() {
-            let audit = crate::audit::audit(data, &self.root, &self.config_path, &self.repository)?;
-            write::file(
-                &out.join(format!("{period}/audit.json")),
-                &crate::audit::json(&audit)?,
-            )?;
-            Some(audit)
-        } else {
-            None
-        };
+        let audit = self.audit(data, out)?;
         self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
         self.superseded.extend(superseded);
         self.charges_page(data, out)?;
@@ -254,13 +315,7 @@ impl Site {
             self.manifest(data, &rows, out)?;
             self.review_page(data, out)?;
         }
-        self.previous = (
-            Some(period),
-            r.statements
-                .iter()
-                .map(|g| (g.key.clone(), g.sums.billed))
-                .collect(),
-        );
+        self.set_previous(data);
         self.statements.extend(rows);
         Ok(())
     }

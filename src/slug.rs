@@ -46,6 +46,17 @@ impl Slugs {
         slug
     }
 
+    /// Every value and its slug, in a stable order (for the per-period cache key).
+    pub fn fingerprint(&self) -> String {
+        let mut all: Vec<String> = self
+            .by_value
+            .iter()
+            .map(|(v, s)| format!("{v:?}={s:?}"))
+            .collect();
+        all.sort();
+        all.join(";")
+    }
+
     /// The slug already given to a value.
     pub fn known(&self, value: &str) -> Option<&str> {
         self.by_value.get(value).map(String::as_str)

@@ -29,7 +29,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             out,
             periods,
             no_pdf,
-        } => build_cmd(&g, out, &periods, no_pdf),
+            no_cache,
+        } => build_cmd(&g, out, &periods, no_pdf, no_cache),
         Command::Check { files } => check::run(&g, &files),
         Command::Import {
             file,
@@ -84,7 +85,13 @@ pub fn report_problems(problems: &[Problem], what: &str) {
     );
 }
 
-pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: bool) -> Result<u8> {
+pub fn build_cmd(
+    g: &Global,
+    out: Option<PathBuf>,
+    periods: &[String],
+    no_pdf: bool,
+    no_cache: bool,
+) -> Result<u8> {
     let periods = periods
         .iter()
         .map(|p| parse_period(p))
@@ -97,6 +104,7 @@ pub fn build_cmd(g: &Global, out: Option<PathBuf>, periods: &[String], no_pdf: b
         pdf: !no_pdf,
         quiet: g.quiet,
         verbose: g.verbose,
+        cache: !no_cache,
     };
     let report = build::build(&g.root, &g.config_path(), &opts)
         .context("build failed; the previous output was left untouched")?;

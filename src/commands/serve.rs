@@ -48,6 +48,7 @@ fn build(g: &Global, no_pdf: bool) -> Outcome {
         pdf: !no_pdf,
         quiet: true,
         verbose: false,
+        cache: true,
     };
     match crate::build::build(&g.root, &g.config_path(), &opts) {
         Ok(report) if report.problems.is_empty() => Outcome {

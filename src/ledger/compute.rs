@@ -245,6 +245,37 @@ fn source_ok(list: &[String], source: &str) -> bool {
 }
 
 impl Ledger {
+    /// What this ledger carries into the next period, in a stable order:
+    /// part of the per-period cache key (`crate::cache`).
+    pub fn fingerprint(&self) -> String {
+        let mut first: Vec<_> = self
+            .first_seen
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect();
+        let mut received: Vec<_> = self
+            .received
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect();
+        let mut drawn: Vec<_> = self
+            .drawn
+            .iter()
+            .map(|(k, v)| format!("{k:?}={v}"))
+            .collect();
+        let mut reported: Vec<_> = self.reported.iter().map(|k| format!("{k:?}")).collect();
+        for v in [&mut first, &mut received, &mut drawn, &mut reported] {
+            v.sort();
+        }
+        format!(
+            "first_seen {}\nreceived {}\ndrawn {}\nreported {}",
+            first.join(";"),
+            received.join(";"),
+            drawn.join(";"),
+            reported.join(";")
+        )
+    }
+
     pub fn new(config: &Config, projects: &Projects) -> Ledger {
         let programs = config
             .credits

@@ -3,6 +3,7 @@
 //! folder and runs the real `ocb` binary on it. See tests/README.md.
 
 mod access;
+mod cache;
 mod closing;
 mod common;
 mod convert;

@@ -278,6 +278,8 @@ fn run_periods(root: &Path, out: &Path, periods: Vec<ocb::period::Period>) {
         pdf: false,
         quiet: true,
         verbose: false,
+        // The cache is on, as for users: each property holds through it.
+        cache: true,
     };
     let report = build(root, &root.join("ocb.yaml"), &opts).expect("build");
     assert!(report.problems.is_empty(), "{:?}", report.problems);

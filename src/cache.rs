@@ -1,0 +1,297 @@
+//! The per-period cache, `.ocb-cache/periods/<YYYY-MM>/`: the files a
+//! period's build wrote and the data the rest of the build reads from it
+//! (rollup, statement numbers, statements), under a key that digests
+//! everything the period depends on. A stale entry would be a wrong bill, so
+//! the key is wide: see docs/CACHE.md for what it holds.
+
+use crate::build::Repo;
+use crate::discover::PeriodDir;
+use crate::flag::SourceTotals;
+use crate::outputs::CurrencySummary;
+use crate::period::Period;
+use crate::pipeline::PeriodData;
+use crate::problem::Problem;
+use crate::rollup::{Rollup, StatementKey};
+use crate::site::StatementRef;
+use anyhow::{Context, Result};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Changed whenever what an entry holds changes: old entries then miss.
+const FORMAT: &str = "ocb period cache 1";
+const ENTRY: &str = "entry.msgpack";
+const FILES: &str = "files";
+
+/// Files of a period folder rendered again on every build: they name the
+/// repository's state (its commit, uncommitted changes), which is not a
+/// period's input.
+const RENDERED_EACH_TIME: [&str; 2] = ["index.html", "audit.json"];
+
+pub struct Cache {
+    dir: PathBuf,
+    /// Digest of what every period depends on: this ocb binary, the config,
+    /// projects.yaml, the themes, the journal template and every period.yaml.
+    global: String,
+}
+
+/// A period's cache entry.
+#[derive(Serialize, Deserialize)]
+pub struct Entry {
+    pub key: String,
+    pub data: Snapshot,
+    /// The spike rule's input for the next period.
+    pub totals: Vec<((String, String, String), Decimal)>,
+    /// The period's statements as the site rendered them.
+    pub rows: Vec<StatementRef>,
+    /// Files under the period's output folder, `/`-separated.
+    pub files: Vec<String>,
+}
+
+/// A period's data without its charges: what the ledger, the histories and
+/// the dashboard read.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub rollup: Rollup,
+    /// Before the ledger's totals (the ledger runs again on a restored period).
+    pub currencies: Vec<CurrencySummary>,
+    pub numbers: BTreeMap<StatementKey, String>,
+    pub stale: Vec<Problem>,
+    pub replaces: BTreeMap<StatementKey, String>,
+    pub digests: BTreeMap<StatementKey, String>,
+    pub corrected_in: Vec<Period>,
+}
+
+/// How the build treats one period.
+#[derive(Default)]
+pub enum Use {
+    /// Not cached (another command, `--no-cache`, per-PI portals, or a period
+    /// that carries corrections between periods).
+    #[default]
+    Off,
+    /// Restored: its files are copied from the entry, nothing is loaded.
+    Hit(Box<Entry>),
+    /// Computed; store it under this key once rendered.
+    Store(String),
+}
+
+impl Cache {
+    /// The cache of a repository. Every input file's digest is computed here,
+    /// on every core, and remembered for the keys and the audit records.
+    pub fn open(repo: &Repo) -> Result<Cache> {
+        let files: Vec<PathBuf> = repo
+            .periods
+            .iter()
+            .flat_map(|p| files_under(&p.dir))
+            .collect();
+        crate::parallel::map(files.len(), |i| crate::close::sha256(&files[i]).ok());
+        let mut h = Sha256::new();
+        let mut put = |label: &str, value: &[u8]| {
+            h.update(label.as_bytes());
+            h.update((value.len() as u64).to_le_bytes());
+            h.update(value);
+        };
+        put("format", FORMAT.as_bytes());
+        put("version", env!("CARGO_PKG_VERSION").as_bytes());
+        put("binary", binary_identity().as_bytes());
+        put("config", &read_or_absent(&repo.config_path));
+        put(
+            "projects",
+            &read_or_absent(&repo.root.join("projects.yaml")),
+        );
+        if let Some(t) = &repo.config.journal.template {
+            put("journal template", &read_or_absent(&repo.root.join(t)));
+        }
+        let themes = repo.root.join("themes");
+        for path in files_under(&themes) {
+            let rel = path.strip_prefix(&themes).unwrap_or(&path);
+            put("theme file", rel.to_string_lossy().as_bytes());
+            put("theme bytes", &read_or_absent(&path));
+        }
+        // Every period.yaml: which periods are closed, and what they issued,
+        // decides where corrections and late rows go.
+        for p in &repo.periods {
+            put("period", p.period.to_string().as_bytes());
+            put("period.yaml", &read_or_absent(&p.period_yaml()));
+        }
+        Ok(Cache {
+            dir: repo.root.join(".ocb-cache").join("periods"),
+            global: hex::encode(h.finalize()),
+        })
+    }
+
+    /// The key of a period: the global digest, every file in its folder
+    /// (name and content), and `carried`, what earlier periods hand it.
+    pub fn key(&self, dir: &PeriodDir, carried: &str) -> Result<String> {
+        let mut h = Sha256::new();
+        h.update(self.global.as_bytes());
+        h.update(dir.period.to_string().as_bytes());
+        for path in files_under(&dir.dir) {
+            let rel = path.strip_prefix(&dir.dir).unwrap_or(&path);
+            let digest = crate::close::sha256(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            h.update(format!("\n{}\0{digest}", rel.to_string_lossy()).as_bytes());
+        }
+        h.update(b"\ncarried\0");
+        h.update(carried.as_bytes());
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn entry_dir(&self, period: Period) -> PathBuf {
+        self.dir.join(period.to_string())
+    }
+
+    /// The entry stored under this key, if it is whole.
+    pub fn lookup(&self, period: Period, key: &str) -> Option<Entry> {
+        let dir = self.entry_dir(period);
+        let bytes = std::fs::read(dir.join(ENTRY)).ok()?;
+        let entry: Entry = rmp_serde::from_slice(&bytes).ok()?;
+        let whole = entry.key == key
+            && entry
+                .files
+                .iter()
+                .all(|f| dir.join(FILES).join(f).is_file());
+        whole.then_some(entry)
+    }
+
+    /// Put an entry's files into the period's output folder: hard links
+    /// where the file system allows (`write::file` never writes into an
+    /// existing file, so a link is never changed), copies otherwise.
+    pub fn restore(&self, period: Period, entry: &Entry, out: &Path) -> Result<()> {
+        let from = self.entry_dir(period).join(FILES);
+        for rel in &entry.files {
+            link_or_copy(&from.join(rel), &out.join(rel))?;
+        }
+        Ok(())
+    }
+
+    /// Store what a period's build wrote under `out` (its output folder) and
+    /// the data the rest of the build reads from it. The entry replaces the
+    /// period's previous one in one rename.
+    pub fn store(
+        &self,
+        key: String,
+        data: &PeriodData,
+        rows: Vec<StatementRef>,
+        out: &Path,
+    ) -> Result<()> {
+        let period = data.dir.period;
+        let tmp = self
+            .dir
+            .join(format!(".{period}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("cannot remove `{}`", tmp.display()))?;
+        }
+        let mut files = Vec::new();
+        for path in files_under(out) {
+            let rel = path.strip_prefix(out).unwrap_or(&path);
+            let name = rel.to_string_lossy().replace('\\', "/");
+            if RENDERED_EACH_TIME.contains(&name.as_str()) {
+                continue;
+            }
+            link_or_copy(&path, &tmp.join(FILES).join(rel))?;
+            files.push(name);
+        }
+        let mut currencies = data.currencies.clone();
+        for c in &mut currencies {
+            c.usage = Decimal::ZERO;
+            c.credits = Decimal::ZERO;
+            c.surcharges = Decimal::ZERO;
+            c.due = Decimal::ZERO;
+        }
+        let mut totals: Vec<_> = data.totals.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        totals.sort();
+        let entry = Entry {
+            key,
+            data: Snapshot {
+                rollup: data.rollup.clone(),
+                currencies,
+                numbers: data.numbers.clone(),
+                stale: data.stale.clone(),
+                replaces: data.replaces.clone(),
+                digests: data.digests.clone(),
+                corrected_in: data.corrected_in.clone(),
+            },
+            totals,
+            rows,
+            files,
+        };
+        let bytes = rmp_serde::to_vec_named(&entry).context("cannot encode a cache entry")?;
+        crate::write::file(&tmp.join(ENTRY), &bytes)?;
+        let dir = self.entry_dir(period);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove `{}`", dir.display()))?;
+        }
+        std::fs::rename(&tmp, &dir)
+            .with_context(|| format!("cannot rename `{}`", tmp.display()))?;
+        Ok(())
+    }
+}
+
+/// What a period is handed by the periods before it, in a stable order: the
+/// spike rule's totals, the ledger's balances and what the caller carries
+/// (the site's slugs and previous totals).
+pub fn carried(
+    previous: Option<&SourceTotals>,
+    ledger: &crate::ledger::Ledger,
+    outside: &str,
+) -> String {
+    let mut totals: Vec<String> = previous
+        .map(|t| t.iter().map(|(k, v)| format!("{k:?}={v}")).collect())
+        .unwrap_or_default();
+    totals.sort();
+    format!(
+        "previous {}\n{}\n{outside}",
+        totals.join(";"),
+        ledger.fingerprint()
+    )
+}
+
+/// Regular files under a folder, recursively, in name order.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+fn read_or_absent(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|_| b"\0absent".to_vec())
+}
+
+/// This ocb binary: a rebuilt ocb (same version, new code) must not read
+/// entries another one wrote.
+fn binary_identity() -> String {
+    let meta = std::env::current_exe().and_then(std::fs::metadata);
+    match meta {
+        Ok(m) => format!(
+            "{} {:?}",
+            m.len(),
+            m.modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        ),
+        // Unknown: this run's entries are its own.
+        Err(_) => format!("unknown, run {}", std::process::id()),
+    }
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))?;
+    }
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))
+}

@@ -1,0 +1,208 @@
+//! The per-period cache (`.ocb-cache/periods/`): a rebuild restores the
+//! periods whose inputs did not change, and its output is byte for byte what
+//! a build without the cache writes. A stale entry would be a wrong bill, so
+//! each kind of input is changed in turn.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Build with the cache; returns (restored, computed) periods, from `--verbose`.
+fn cached_build(root: &Path) -> (Vec<String>, Vec<String>) {
+    let out = ocb(root)
+        .args(["build", "--no-pdf", "--verbose"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let mut restored = Vec::new();
+    let mut computed = Vec::new();
+    for line in stderr.lines() {
+        let Some((period, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        if period.len() != 7 || !period.starts_with("20") {
+            continue;
+        }
+        if rest.starts_with("restored from the cache") {
+            restored.push(period.to_string());
+        } else if rest.contains("charges,") {
+            computed.push(period.to_string());
+        }
+    }
+    (restored, computed)
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// The cached build's output equals a build that computes everything.
+fn same_as_uncached(root: &Path, what: &str) {
+    let fresh = root.join("uncached-output");
+    ocb(root)
+        .args(["build", "--no-pdf", "--no-cache", "--out"])
+        .arg(&fresh)
+        .assert()
+        .success();
+    let cached = files(&root.join("output"));
+    let computed = files(&fresh);
+    assert_eq!(
+        cached.keys().collect::<Vec<_>>(),
+        computed.keys().collect::<Vec<_>>(),
+        "{what}: the cached build wrote other files"
+    );
+    for (name, bytes) in &cached {
+        assert!(
+            bytes == &computed[name],
+            "{what}: {name} differs from a build without the cache"
+        );
+    }
+    std::fs::remove_dir_all(&fresh).unwrap();
+}
+
+fn step(root: &Path, what: &str, restored: &[&str], computed: &[&str]) {
+    let (r, c) = cached_build(root);
+    assert_eq!(r, restored, "{what}: restored periods");
+    assert_eq!(c, computed, "{what}: computed periods");
+    same_as_uncached(root, what);
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = read(path);
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_one() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let (jan, feb) = ("2025-01", "2025-02");
+    step(root, "first build", &[], &[jan, feb]);
+    step(root, "nothing changed", &[jan, feb], &[]);
+
+    // February's review decisions: February only (January hands it nothing new).
+    let charges = read(root.join("output/2025-02/charges.csv"));
+    let id = charges
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        root.join("periods/2025-02/review.yaml"),
+        format!("- charge: {id}\n  decision: reject\n  note: test\n"),
+    )
+    .unwrap();
+    step(root, "February's review.yaml", &[jan], &[feb]);
+
+    // One CSV of January: January, and February, whose spike rule and
+    // "change vs previous" read January's totals.
+    edit(&root.join("periods/2025-01/aws.csv"), ",8.50,", ",9.50,");
+    step(root, "January's aws.csv", &[], &[jan, feb]);
+
+    // A file added to February.
+    std::fs::write(
+        root.join("periods/2025-02/hpc.csv"),
+        "BillingPeriodStart,BilledCost,ServiceName,Tags\n2025-02-01,3.25,Cluster,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n",
+    )
+    .unwrap();
+    step(root, "a file added to February", &[jan], &[feb]);
+
+    // What every period reads: projects.yaml, ocb.yaml, the theme.
+    let projects = read(root.join("projects.yaml"));
+    std::fs::write(
+        root.join("projects.yaml"),
+        format!("{projects}\n# edited\n"),
+    )
+    .unwrap();
+    step(root, "projects.yaml", &[], &[jan, feb]);
+    edit(&root.join("ocb.yaml"), "name: HPC,", "name: HPC cluster,");
+    step(root, "ocb.yaml", &[], &[jan, feb]);
+    let theme = root.join("themes/default/templates");
+    std::fs::create_dir_all(&theme).unwrap();
+    let statement = read(fixture("../../themes/default/templates/statement.html"));
+    std::fs::write(
+        theme.join("statement.html"),
+        statement.replacen("</body>", "<p>Questions: billing@test.edu</p></body>", 1),
+    )
+    .unwrap();
+    step(root, "a theme template", &[], &[jan, feb]);
+    assert!(read(root.join("output/2025-01/index.html")).contains("2025"));
+
+    // Closing January writes its period.yaml: every period is computed again.
+    ocb(root).args(["close", jan]).assert().success();
+    step(root, "January closed", &[], &[jan, feb]);
+    step(root, "nothing changed after the close", &[jan, feb], &[]);
+
+    // A damaged entry is computed again, not trusted.
+    let entry = root.join(".ocb-cache/periods/2025-02/files/charges.csv");
+    std::fs::remove_file(&entry).unwrap();
+    step(root, "a damaged cache entry", &[jan], &[feb]);
+
+    // Another ocb binary (a new version, or the same version rebuilt).
+    let exe = root.join("ocb-copy");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("ocb"), &exe).unwrap();
+    let out = std::process::Command::new(&exe)
+        .arg("--root")
+        .arg(root)
+        .args(["build", "--no-pdf", "--verbose"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&exe).unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("restored from the cache"),
+        "another binary restored a period: {stderr}"
+    );
+    step(root, "back to this binary", &[], &[jan, feb]);
+}
+
+#[test]
+fn output_files_linked_from_the_cache_are_never_written_in_place() {
+    let dir = repo("basic");
+    let root = dir.path();
+    cached_build(root);
+    // Restored as hard links; a `--no-pdf` build then takes the PDF links
+    // out of its pages, by writing new files: the entries keep theirs.
+    let (restored, _) = cached_build(root);
+    assert_eq!(restored, ["2025-01", "2025-02"]);
+    let page = |base: &Path| {
+        let dir = base.join("2025-02/statements");
+        let pi = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let file = std::fs::read_dir(&pi)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let rel = file.strip_prefix(base).unwrap().to_path_buf();
+        (rel, read(&file))
+    };
+    let (rel, published) = page(&root.join("output"));
+    assert!(!published.contains(".pdf\">PDF</a>"), "{published}");
+    let kept = read(
+        root.join(".ocb-cache/periods/2025-02/files")
+            .join(rel.strip_prefix("2025-02").unwrap()),
+    );
+    assert!(
+        kept.contains(".pdf\">PDF</a>"),
+        "the cache entry lost its PDF link: {kept}"
+    );
+}
