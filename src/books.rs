@@ -177,6 +177,7 @@ impl Books {
             held_now: Vec::new(),
             corrected_in: snapshot.corrected_in,
             totals: SourceTotals::new(),
+            spike_totals: SourceTotals::new(),
             cache: Default::default(),
         };
         if data.file.status == Status::Closed {

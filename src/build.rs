@@ -102,7 +102,7 @@ pub fn each_period(
 
 /// The per-period cache and what the caller carries from one period to the
 /// next (part of each key).
-pub type Cached<'a> = (&'a Cache, &'a dyn Fn() -> String);
+pub type Cached<'a> = (&'a Cache, &'a dyn Fn(&crate::rollup::Rollup) -> String);
 
 /// `each_period`, with periods restored from the cache where their key
 /// matches: such a period comes with no charges and `cache` set to `Hit`.
@@ -115,7 +115,7 @@ pub fn periods(
     let mut strings = Interner::default();
     let mut previous: Option<(Period, SourceTotals)> = None;
     let mut books = crate::books::Books::new(repo, problems);
-    let mut done = Vec::new();
+    let mut done: Vec<PeriodData> = Vec::new();
     // Balances carry across periods: the ledger sees every period in order.
     let mut ledger = crate::ledger::Ledger::new(&repo.config, &repo.projects);
     for (i, dir) in repo.periods.iter().enumerate() {
@@ -123,23 +123,47 @@ pub fn periods(
             .as_ref()
             .filter(|(p, _)| *p == dir.period.prev())
             .map(|(_, t)| t);
-        // Corrections on their way between periods are not in any key: such
-        // a period is computed, never cached.
-        let key = match cache {
-            Some((c, outside)) if books.nothing_pending() => {
-                Some(c.key(dir, &crate::cache::carried(prev, &ledger, &outside()))?)
-            }
-            _ => None,
+        let prev_statements = done
+            .last()
+            .filter(|d| d.dir.period == dir.period.prev())
+            .map(|d| d.rollup.statements.as_slice());
+        // Corrections on their way between periods are in no key: such a
+        // period is computed, never cached.
+        let cache = cache.filter(|_| books.nothing_pending());
+        let ledger_in = cache.map(|_| ledger.fingerprint());
+        let key_of = |c: &Cache, spike_totals: &SourceTotals, rollup: &crate::rollup::Rollup| {
+            let (_, slugs) = cache.expect("a cache");
+            let carried = crate::cache::carried(
+                &repo.config,
+                prev,
+                spike_totals,
+                ledger_in.as_deref().unwrap_or_default(),
+                &slugs(rollup),
+            );
+            c.key(dir, &carried)
         };
-        let hit = cache
-            .zip(key.as_ref())
-            .and_then(|((c, _), k)| c.lookup(dir.period, k));
-        let mut data = if let Some(entry) = hit {
-            let mut entry = Box::new(entry);
+        let mut hit = None;
+        if let Some((c, _)) = cache
+            && let Some(entry) = c.read(dir.period)
+        {
+            let spike_totals: SourceTotals = entry.spike_totals.iter().cloned().collect();
+            if key_of(c, &spike_totals, &entry.data.rollup)? == entry.key
+                && c.whole(dir.period, &entry)
+            {
+                let now = crate::cache::previous_billed(prev_statements, &entry.data.rollup);
+                let statements = (now != entry.previous).then_some(now);
+                // Correction lines are charges: not in the entry.
+                if statements.is_none() || !entry.corrections {
+                    hit = Some((Box::new(entry), statements));
+                }
+            }
+        }
+        let mut data = if let Some((mut entry, statements)) = hit {
             let snapshot = std::mem::take(&mut entry.data);
             let mut data = books.restore(repo, i, snapshot, &mut ledger, problems);
             data.totals = entry.totals.drain(..).collect();
-            data.cache = Use::Hit(entry);
+            data.spike_totals = entry.spike_totals.drain(..).collect();
+            data.cache = Use::Hit { entry, statements };
             data
         } else {
             let before = problems.len();
@@ -154,8 +178,11 @@ pub fn periods(
                 && books.nothing_pending()
                 && data.superseded.is_empty()
                 && data.held_now.is_empty();
-            if let (Some(k), true) = (key, storable) {
-                data.cache = Use::Store(k);
+            if let (Some((c, _)), true) = (cache, storable) {
+                data.cache = Use::Store {
+                    key: key_of(c, &data.spike_totals, &data.rollup)?,
+                    previous: crate::cache::previous_billed(prev_statements, &data.rollup),
+                };
             }
             data
         };
@@ -164,6 +191,7 @@ pub fn periods(
         // Only the rollup is kept across periods: memory stays bounded by one period.
         data.charges = Vec::new();
         data.held_now = Vec::new();
+        data.spike_totals = SourceTotals::new();
         data.cache = Use::Off;
         done.push(data);
     }
@@ -200,8 +228,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     let cache = (opts.cache && portals.is_none())
         .then(|| Cache::open(&repo))
         .transpose()?;
-    let outside = || site.borrow().fingerprint();
-    let cached = cache.as_ref().map(|c| (c, &outside as &dyn Fn() -> String));
+    let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
+    let cached = cache
+        .as_ref()
+        .map(|c| (c, &outside as &dyn Fn(&crate::rollup::Rollup) -> String));
     let mut cache_warnings = Vec::new();
     let mut since = std::time::Instant::now();
     let history = periods(&repo, &mut report.problems, cached, |data| {
@@ -210,10 +240,18 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         let period = data.dir.period;
         let mut site = site.borrow_mut();
         let restored = match (std::mem::take(&mut data.cache), &cache) {
-            (Use::Hit(entry), Some(cache)) => {
-                cache.restore(period, &entry, &dir.join(period.to_string()))?;
-                site.restore_period(data, entry.rows, &dir)?;
-                true
+            (Use::Hit { entry, statements }, Some(cache)) => {
+                let out = dir.join(period.to_string());
+                cache.restore(period, &entry, &out)?;
+                let again = statements.is_some();
+                site.restore_period(data, entry.rows, again, &dir)?;
+                if let Some(previous) = statements
+                    && let Err(e) =
+                        cache.store(entry.key, previous, data, site.rows_of(period), &out)
+                {
+                    cache_warnings.push(format!("{period}: not cached: {e:#}"));
+                }
+                Some(again)
             }
             (other, _) => {
                 write_period(data, &dir, &repo)?;
@@ -221,9 +259,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                 if let Some(p) = portals.as_mut() {
                     p.render_period(&repo, data, &root_dir)?;
                 }
-                if let (Use::Store(key), Some(cache)) = (other, &cache)
+                if let (Use::Store { key, previous }, Some(cache)) = (other, &cache)
                     && let Err(e) = cache.store(
                         key,
+                        previous,
                         data,
                         site.rows_of(period),
                         &dir.join(period.to_string()),
@@ -232,13 +271,18 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                     // The build stands without its cache: the next one recomputes.
                     cache_warnings.push(format!("{period}: not cached: {e:#}"));
                 }
-                false
+                None
             }
         };
         if opts.verbose {
-            if restored {
+            if let Some(statements) = restored {
                 eprintln!(
-                    "{period}: restored from the cache (.ocb-cache/periods/{period}) in {:.2} s",
+                    "{period}: restored from the cache (.ocb-cache/periods/{period}){} in {:.2} s",
+                    if statements {
+                        ", statement pages rendered again (the previous period's amounts changed)"
+                    } else {
+                        ""
+                    },
                     (prepared + start.elapsed()).as_secs_f64()
                 );
             } else {

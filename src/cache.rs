@@ -44,6 +44,14 @@ pub struct Entry {
     pub data: Snapshot,
     /// The spike rule's input for the next period.
     pub totals: Vec<((String, String, String), Decimal)>,
+    /// This period's totals as its own spike rule read them.
+    pub spike_totals: Vec<((String, String, String), Decimal)>,
+    /// The previous period's billed amount of each of this period's
+    /// statements (`previous_billed`), as its pages show the change.
+    pub previous: String,
+    /// Whether the period has corrections to closed periods: their lines are
+    /// charges, so its statement pages cannot be rendered from the rollup.
+    pub corrections: bool,
     /// The period's statements as the site rendered them.
     pub rows: Vec<StatementRef>,
     /// Files under the period's output folder, `/`-separated.
@@ -72,9 +80,15 @@ pub enum Use {
     #[default]
     Off,
     /// Restored: its files are copied from the entry, nothing is loaded.
-    Hit(Box<Entry>),
+    /// With `statements` (the previous period's amounts, as
+    /// `previous_billed` digests them), those changed: its statement pages
+    /// are rendered again from the rollup, and the entry stored again.
+    Hit {
+        entry: Box<Entry>,
+        statements: Option<String>,
+    },
     /// Computed; store it under this key once rendered.
-    Store(String),
+    Store { key: String, previous: String },
 }
 
 impl Cache {
@@ -143,17 +157,16 @@ impl Cache {
         self.dir.join(period.to_string())
     }
 
-    /// The entry stored under this key, if it is whole.
-    pub fn lookup(&self, period: Period, key: &str) -> Option<Entry> {
-        let dir = self.entry_dir(period);
-        let bytes = std::fs::read(dir.join(ENTRY)).ok()?;
-        let entry: Entry = rmp_serde::from_slice(&bytes).ok()?;
-        let whole = entry.key == key
-            && entry
-                .files
-                .iter()
-                .all(|f| dir.join(FILES).join(f).is_file());
-        whole.then_some(entry)
+    /// The period's entry, if there is one.
+    pub fn read(&self, period: Period) -> Option<Entry> {
+        let bytes = std::fs::read(self.entry_dir(period).join(ENTRY)).ok()?;
+        rmp_serde::from_slice(&bytes).ok()
+    }
+
+    /// Every file of the entry is there.
+    pub fn whole(&self, period: Period, entry: &Entry) -> bool {
+        let dir = self.entry_dir(period).join(FILES);
+        entry.files.iter().all(|f| dir.join(f).is_file())
     }
 
     /// Put an entry's files into the period's output folder: hard links
@@ -173,6 +186,7 @@ impl Cache {
     pub fn store(
         &self,
         key: String,
+        previous: String,
         data: &PeriodData,
         rows: Vec<StatementRef>,
         out: &Path,
@@ -202,8 +216,6 @@ impl Cache {
             c.surcharges = Decimal::ZERO;
             c.due = Decimal::ZERO;
         }
-        let mut totals: Vec<_> = data.totals.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        totals.sort();
         let entry = Entry {
             key,
             data: Snapshot {
@@ -215,7 +227,10 @@ impl Cache {
                 digests: data.digests.clone(),
                 corrected_in: data.corrected_in.clone(),
             },
-            totals,
+            totals: sorted(&data.totals),
+            spike_totals: sorted(&data.spike_totals),
+            previous,
+            corrections: data.charges.iter().any(|c| c.origin.is_some()),
             rows,
             files,
         };
@@ -232,23 +247,47 @@ impl Cache {
     }
 }
 
+fn sorted(totals: &SourceTotals) -> Vec<((String, String, String), Decimal)> {
+    let mut v: Vec<_> = totals.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    v.sort();
+    v
+}
+
 /// What a period is handed by the periods before it, in a stable order: the
-/// spike rule's totals, the ledger's balances and what the caller carries
-/// (the site's slugs and previous totals).
+/// spike flags the previous period's totals raise on this one's
+/// (`spike_totals`), the ledger's balances before it (`ledger`, its
+/// fingerprint) and the slugs its names get (`slugs`).
 pub fn carried(
+    config: &crate::config::Config,
     previous: Option<&SourceTotals>,
-    ledger: &crate::ledger::Ledger,
-    outside: &str,
+    spike_totals: &SourceTotals,
+    ledger: &str,
+    slugs: &str,
 ) -> String {
-    let mut totals: Vec<String> = previous
-        .map(|t| t.iter().map(|(k, v)| format!("{k:?}={v}")).collect())
-        .unwrap_or_default();
-    totals.sort();
-    format!(
-        "previous {}\n{}\n{outside}",
-        totals.join(";"),
-        ledger.fingerprint()
-    )
+    let mut spikes: Vec<String> = crate::flag::spikes(spike_totals, config, previous)
+        .into_iter()
+        .map(|(k, detail)| format!("{k:?}={detail}"))
+        .collect();
+    spikes.sort();
+    format!("spikes {}\n{ledger}\nslugs {slugs}", spikes.join(";"))
+}
+
+/// The previous period's billed amount of each statement of `rollup`, the
+/// "change vs previous" its statement pages show.
+pub fn previous_billed(
+    previous: Option<&[crate::rollup::Group<StatementKey>]>,
+    rollup: &Rollup,
+) -> String {
+    let before: BTreeMap<&StatementKey, Decimal> = previous
+        .unwrap_or_default()
+        .iter()
+        .map(|g| (&g.key, g.sums.billed))
+        .collect();
+    rollup
+        .statements
+        .iter()
+        .map(|g| format!("{:?}={:?}\n", g.key, before.get(&g.key)))
+        .collect()
 }
 
 /// Regular files under a folder, recursively, in name order.

@@ -48,6 +48,7 @@ pub fn flag(
     config: &Config,
     rules: &Rules,
     projects: &Projects,
+    totals: &SourceTotals,
     previous: Option<&SourceTotals>,
 ) {
     let mut seen: HashSet<(&str, [u8; 16])> = HashSet::new();
@@ -55,7 +56,7 @@ pub fn flag(
     for (i, c) in charges.iter().enumerate() {
         duplicates[i] = !seen.insert((&c.source, c.content));
     }
-    let spikes = spikes(charges, config, previous);
+    let spikes = spikes(totals, config, previous);
     for (i, c) in charges.iter_mut().enumerate() {
         let mut found = row_flags(c, period, rules, projects);
         if duplicates[i] {
@@ -64,13 +65,15 @@ pub fn flag(
                 format!("the same row appears earlier in {}", c.file),
             ));
         }
-        let key = (
-            c.attribution.project_id.to_string(),
-            c.source.to_string(),
-            c.currency.to_string(),
-        );
-        if let Some(detail) = spikes.get(&key) {
-            found.push((FlagCode::CostSpike, detail.clone()));
+        if !spikes.is_empty() {
+            let key = (
+                c.attribution.project_id.to_string(),
+                c.source.to_string(),
+                c.currency.to_string(),
+            );
+            if let Some(detail) = spikes.get(&key) {
+                found.push((FlagCode::CostSpike, detail.clone()));
+            }
         }
         c.flags = found
             .into_iter()
@@ -187,18 +190,19 @@ pub fn source_totals(charges: &[Charge]) -> SourceTotals {
     t
 }
 
-/// (project, source, currency) whose billed total rose above ratio × the
-/// previous period's and above the minimum amount.
-fn spikes(
-    charges: &[Charge],
+/// (project, source, currency) whose billed total (`totals`, this period's)
+/// rose above ratio × the previous period's and above the minimum amount,
+/// with the flag's detail.
+pub fn spikes(
+    totals: &SourceTotals,
     config: &Config,
     previous: Option<&SourceTotals>,
 ) -> HashMap<(String, String, String), String> {
     let mut out = HashMap::new();
     let Some(previous) = previous else { return out };
     let spike = &config.review.spike;
-    for (key, total) in source_totals(charges) {
-        let before = previous.get(&key).copied().unwrap_or_default();
+    for (key, &total) in totals {
+        let before = previous.get(key).copied().unwrap_or_default();
         if before > Decimal::ZERO && total > before * spike.ratio && total > spike.min_amount {
             let detail = format!(
                 "{} billed {} this period, {} the period before (more than {}×)",
@@ -207,7 +211,7 @@ fn spikes(
                 crate::money::format(before, &key.2),
                 spike.ratio.normalize()
             );
-            out.insert(key, detail);
+            out.insert(key.clone(), detail);
         }
     }
     out

@@ -46,6 +46,8 @@ pub struct PeriodData {
     pub corrected_in: Vec<Period>,
     /// Billed per project, source and currency: the next period's spike rule reads it.
     pub totals: SourceTotals,
+    /// The same as the spike rule read them here (before review decisions).
+    pub spike_totals: SourceTotals,
     /// Whether `ocb build` restores this period from its cache or stores it.
     pub cache: crate::cache::Use,
 }
@@ -126,7 +128,16 @@ pub fn process(
     let mut id_problems = distinct_ids(&mut charges);
     // Compiled once for both the flag rules and the checks of `set:` values.
     let rules = crate::flag::Rules::new(config);
-    crate::flag::flag(&mut charges, dir.period, config, &rules, projects, previous);
+    let spike_totals = crate::flag::source_totals(&charges);
+    crate::flag::flag(
+        &mut charges,
+        dir.period,
+        config,
+        &rules,
+        projects,
+        &spike_totals,
+        previous,
+    );
     let shown = dir.shown("review.yaml");
     let (decisions, mut problems) = review::load(&dir.review_path(), &shown);
     let outcome = review::decide(&mut charges, &decisions, &shown, &rules, projects, strings);
@@ -153,6 +164,7 @@ pub fn process(
             held_now: Vec::new(),
             corrected_in: Vec::new(),
             totals: SourceTotals::new(),
+            spike_totals,
             cache: Default::default(),
         },
         problems,
@@ -233,6 +245,8 @@ pub fn from_record(
             held_now: Vec::new(),
             corrected_in: Vec::new(),
             totals: SourceTotals::new(),
+            // Issued: no flag rule runs.
+            spike_totals: SourceTotals::new(),
             cache: Default::default(),
         },
         problems,

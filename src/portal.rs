@@ -213,6 +213,7 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         held_now: Vec::new(),
         corrected_in: data.corrected_in.clone(),
         totals: Default::default(),
+        spike_totals: Default::default(),
         cache: Default::default(),
     })
 }

@@ -166,24 +166,24 @@ impl Site {
             .unwrap_or_default()
     }
 
-    /// What the site carries from one period into the next (slugs handed
-    /// out, the previous period's billed per statement): part of the
-    /// per-period cache key (`crate::cache`).
-    pub fn fingerprint(&self) -> String {
-        let mut previous: Vec<String> = self
-            .previous
-            .1
+    /// The slugs a period with this rollup would get: what the site hands
+    /// from earlier periods to this one's pages, part of its cache key
+    /// (`crate::cache`). Slugs handed out before are kept, so only this
+    /// period's names matter.
+    pub fn slugs_of(&self, rollup: &crate::rollup::Rollup) -> String {
+        let mut pis = self.pi_slugs.clone();
+        let mut projects = self.project_slugs.clone();
+        let mut keys: Vec<(&str, &str)> = rollup
+            .statements
             .iter()
-            .map(|(k, v)| format!("{k:?}={v}"))
+            .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
             .collect();
-        previous.sort();
-        format!(
-            "pis {}\nprojects {}\nprevious {:?} {}",
-            self.pi_slugs.fingerprint(),
-            self.project_slugs.fingerprint(),
-            self.previous.0,
-            previous.join(";")
-        )
+        keys.sort();
+        keys.iter()
+            .map(|(pi, project)| {
+                format!("{pi}={};{project}={}\n", pis.get(pi), projects.get(project))
+            })
+            .collect()
     }
 
     /// The statements rendered for `period`, in order.
@@ -198,14 +198,26 @@ impl Site {
     /// A period restored from the cache (its files already in place): the
     /// site takes its statements and slugs as `render_period` would, and
     /// renders again the two files that name the repository's state (the
-    /// period page and `audit.json`), which the cache does not keep.
+    /// period page and `audit.json`), which the cache does not keep. With
+    /// `statements`, the previous period's amounts changed: the statement
+    /// pages (which show the change) are rendered again from the rollup.
     pub fn restore_period(
         &mut self,
         data: &PeriodData,
         rows: Vec<StatementRef>,
+        statements: bool,
         out: &Path,
     ) -> Result<()> {
         self.claim_slugs(data);
+        let rows = if statements {
+            let rows = self.render_statements(data, out, &HashMap::new())?;
+            if self.portal.is_none() {
+                self.manifest(data, &rows, out)?;
+            }
+            rows
+        } else {
+            rows
+        };
         let audit = self.audit(data, out)?;
         self.period_index(data, &rows, &[], audit.as_ref(), out)?;
         self.set_previous(data);
@@ -253,9 +265,33 @@ impl Site {
     }
 
     pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
+        self.claim_slugs(data);
+        let corrections = crate::numbers::corrections_by_key(&data.charges);
+        let rows = self.render_statements(data, out, &corrections)?;
+        // A portal's data holds only its PI's superseded statements.
+        let superseded = self.render_superseded(data, &rows, out)?;
+        let audit = self.audit(data, out)?;
+        self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
+        self.superseded.extend(superseded);
+        self.charges_page(data, out)?;
+        if self.portal.is_none() {
+            self.manifest(data, &rows, out)?;
+            self.review_page(data, out)?;
+        }
+        self.set_previous(data);
+        self.statements.extend(rows);
+        Ok(())
+    }
+
+    /// Each statement's page; the statements as rows for the other pages.
+    fn render_statements(
+        &mut self,
+        data: &PeriodData,
+        out: &Path,
+        corrections: &HashMap<crate::numbers::Key, Vec<&Charge>>,
+    ) -> Result<Vec<StatementRef>> {
         let period = data.dir.period;
         let r = &data.rollup;
-        self.claim_slugs(data);
         let previous = if self.previous.0 == Some(period.prev()) {
             std::mem::take(&mut self.previous.1)
         } else {
@@ -264,7 +300,6 @@ impl Site {
         // One folder per PI, one file per project (suffixed when a project has several funds or currencies).
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
-        let corrections = crate::numbers::corrections_by_key(&data.charges);
         for g in &r.statements {
             let StatementKey {
                 currency,
@@ -301,23 +336,11 @@ impl Site {
                 shown: Default::default(),
             };
             let (ctx, shown) =
-                self.statement_context(data, g, &stmt, previous.get(&g.key).copied(), &corrections);
+                self.statement_context(data, g, &stmt, previous.get(&g.key).copied(), corrections);
             self.page(out, &stmt.html, "statement.html", ctx)?;
             rows.push(StatementRef { shown, ..stmt });
         }
-        // A portal's data holds only its PI's superseded statements.
-        let superseded = self.render_superseded(data, &rows, out)?;
-        let audit = self.audit(data, out)?;
-        self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
-        self.superseded.extend(superseded);
-        self.charges_page(data, out)?;
-        if self.portal.is_none() {
-            self.manifest(data, &rows, out)?;
-            self.review_page(data, out)?;
-        }
-        self.set_previous(data);
-        self.statements.extend(rows);
-        Ok(())
+        Ok(rows)
     }
 
     fn statement_context(

@@ -18,7 +18,7 @@ pub fn slugify(value: &str) -> String {
 }
 
 /// Slugs handed out in a stable order: the first value to claim a slug keeps it.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Slugs {
     by_value: HashMap<String, String>,
     taken: HashSet<String>,
@@ -44,17 +44,6 @@ impl Slugs {
         self.taken.insert(slug.clone());
         self.by_value.insert(key.to_string(), slug.clone());
         slug
-    }
-
-    /// Every value and its slug, in a stable order (for the per-period cache key).
-    pub fn fingerprint(&self) -> String {
-        let mut all: Vec<String> = self
-            .by_value
-            .iter()
-            .map(|(v, s)| format!("{v:?}={s:?}"))
-            .collect();
-        all.sort();
-        all.join(";")
     }
 
     /// The slug already given to a value.

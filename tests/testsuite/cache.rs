@@ -7,7 +7,9 @@ use crate::common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Build with the cache; returns (restored, computed) periods, from `--verbose`.
+/// Build with the cache; returns (restored, computed) periods, from
+/// `--verbose`; a period restored with its statement pages rendered again
+/// is listed as restored, with `+pages`.
 fn cached_build(root: &Path) -> (Vec<String>, Vec<String>) {
     let out = ocb(root)
         .args(["build", "--no-pdf", "--verbose"])
@@ -24,7 +26,12 @@ fn cached_build(root: &Path) -> (Vec<String>, Vec<String>) {
             continue;
         }
         if rest.starts_with("restored from the cache") {
-            restored.push(period.to_string());
+            let pages = if rest.contains("statement pages rendered again") {
+                "+pages"
+            } else {
+                ""
+            };
+            restored.push(format!("{period}{pages}"));
         } else if rest.contains("charges,") {
             computed.push(period.to_string());
         }
@@ -89,7 +96,30 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
     step(root, "first build", &[], &[jan, feb]);
     step(root, "nothing changed", &[jan, feb], &[]);
 
-    // February's review decisions: February only (January hands it nothing new).
+    // One CSV of January: January is computed. February's statement pages
+    // show the change against January's amount: rendered again from the
+    // cached rollup, nothing of February loaded.
+    let jan_aws = root.join("periods/2025-01/aws.csv");
+    edit(&jan_aws, ",8.50,", ",9.50,");
+    step(root, "January's aws.csv", &["2025-02+pages"], &[jan]);
+    // A change to January that February does not read (a project February
+    // bills in another currency): February restored as it was.
+    edit(&jan_aws, ",5.005,", ",6.005,");
+    step(root, "January's aws.csv, p2", &[feb], &[jan]);
+
+    // The spike rule reads January's totals: when they change which of
+    // February's totals spike (or what the flag says), February is computed.
+    edit(
+        &root.join("ocb.yaml"),
+        "review:\n",
+        "review:\n  spike: {ratio: 1.5, min_amount: 10}\n",
+    );
+    step(root, "the spike rule in ocb.yaml", &[], &[jan, feb]);
+    assert!(read(root.join("output/2025-02/charges.csv")).contains("cost_spike"));
+    edit(&jan_aws, ",9.50,", ",10.50,");
+    step(root, "January's totals under a spike", &[], &[jan, feb]);
+
+    // February's review decisions: February only.
     let charges = read(root.join("output/2025-02/charges.csv"));
     let id = charges
         .lines()
@@ -105,11 +135,6 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
     )
     .unwrap();
     step(root, "February's review.yaml", &[jan], &[feb]);
-
-    // One CSV of January: January, and February, whose spike rule and
-    // "change vs previous" read January's totals.
-    edit(&root.join("periods/2025-01/aws.csv"), ",8.50,", ",9.50,");
-    step(root, "January's aws.csv", &[], &[jan, feb]);
 
     // A file added to February.
     std::fs::write(
