@@ -188,12 +188,16 @@ pub fn periods(
         };
         each(&mut data)?;
         previous = Some((dir.period, std::mem::take(&mut data.totals)));
-        // Only the rollup is kept across periods: memory stays bounded by one period.
+        // Only the rollup is kept across periods, without its resources
+        // (only statement pages read them, rendered by now): memory stays
+        // bounded by one period.
         data.charges = Vec::new();
         data.held_now = Vec::new();
         data.spike_totals = SourceTotals::new();
+        data.rollup.resources = Vec::new();
         data.cache = Use::Off;
         done.push(data);
+        crate::memory::release();
     }
     books.finish(problems);
     Ok(done)

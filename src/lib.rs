@@ -34,6 +34,7 @@ pub mod journal;
 pub mod ledger;
 pub mod load;
 pub mod lock;
+pub mod memory;
 pub mod money;
 pub mod numbers;
 pub mod outputs;
