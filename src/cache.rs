@@ -292,7 +292,9 @@ pub fn previous_billed(
 
 /// Regular files under a folder, recursively, in name order.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
+    // Links followed, as `discover` follows them: a linked input is an input.
     walkdir::WalkDir::new(dir)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_map(|e| e.ok())

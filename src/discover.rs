@@ -51,6 +51,9 @@ const SIDECARS: &[&str] = &[
     "README.txt",
 ];
 
+/// Notes people keep beside the month folders.
+const README: &[&str] = &["README", "README.md", "README.txt"];
+
 pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
     let base = root.join("periods");
     let mut periods = Vec::new();
@@ -58,9 +61,11 @@ pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
     if !base.is_dir() {
         return (periods, problems);
     }
+    // Symbolic links are followed: a month kept elsewhere is still a month.
     let walker = WalkDir::new(&base)
         .min_depth(1)
         .max_depth(1)
+        .follow_links(true)
         .sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -71,7 +76,14 @@ pub fn discover(root: &Path) -> (Vec<PeriodDir>, Vec<Problem>) {
             }
         };
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') || !entry.file_type().is_dir() {
+        if name.starts_with('.') || README.contains(&name.as_str()) {
+            continue;
+        }
+        if !entry.file_type().is_dir() {
+            problems.push(Problem::file(
+                format!("periods/{name}"),
+                "periods/ holds one folder per month, named YYYY-MM: put this file in its month's folder (or import it with `ocb import`)",
+            ));
             continue;
         }
         match name.parse::<Period>() {
@@ -90,10 +102,24 @@ fn read_period(period: Period, dir: &Path, problems: &mut Vec<Problem>) -> Perio
     for entry in WalkDir::new(dir)
         .min_depth(1)
         .max_depth(1)
+        .follow_links(true)
         .sort_by_file_name()
-        .into_iter()
-        .flatten()
     {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let name = e
+                    .path()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                problems.push(Problem::file(
+                    format!("periods/{period}/{name}"),
+                    format!("cannot read: {e}"),
+                ));
+                continue;
+            }
+        };
         let name = entry.file_name().to_string_lossy().to_string();
         let shown = format!("periods/{period}/{name}");
         if name.starts_with('.') || SIDECARS.contains(&name.as_str()) {

@@ -37,10 +37,15 @@ fn cents<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
 
 /// Spreadsheets run cells that start with these as formulas; a leading `'` stops that.
 pub fn neutralise(cell: &str) -> String {
+    neutralised(cell).into_owned()
+}
+
+/// `neutralise`, borrowing the cell when it is safe as it is.
+pub fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
+        std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
-        cell.to_string()
+        std::borrow::Cow::Borrowed(cell)
     }
 }
 

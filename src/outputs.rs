@@ -8,7 +8,7 @@ use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 pub const CHARGES_HEADER: [&str; 23] = [
@@ -45,55 +45,71 @@ pub fn charges_csv(
     numbers: &BTreeMap<crate::rollup::StatementKey, String>,
     out: impl Write,
 ) -> Result<()> {
+    use crate::journal::neutralised as cell;
+    use std::fmt::Write as _;
     let mut w = csv::Writer::from_writer(out);
     let carried = carried_columns(charges);
     let mut header: Vec<String> = CHARGES_HEADER.iter().map(|h| h.to_string()).collect();
     header.extend(carried.iter().map(|(_, shown)| shown.clone()));
     w.write_record(&header)?;
+    // A million rows: looked up by borrowed keys, formatted into one buffer.
+    let statements: HashMap<(&str, &str, &str, &str), &str> = numbers
+        .iter()
+        .map(|(k, n)| {
+            let key = (&*k.currency, &*k.pi, &*k.project, &*k.fund);
+            (key, n.as_str())
+        })
+        .collect();
+    let period = period.to_string();
+    let mut buf = String::new();
     for c in charges {
         let a = &c.attribution;
         let statement = if c.state == crate::charge::State::Billed {
-            let key = crate::rollup::StatementKey {
-                currency: c.currency.to_string(),
-                pi: a.pi_email.to_string(),
-                project: a.project_id.to_string(),
-                fund: a.fund_org.to_string(),
-            };
-            numbers.get(&key).cloned().unwrap_or_default()
+            let key = (&*c.currency, &*a.pi_email, &*a.project_id, &*a.fund_org);
+            statements.get(&key).copied().unwrap_or_default()
         } else {
-            String::new()
+            ""
         };
-        let text = [&*c.source, &c.file, ""].map(neutralise);
-        w.write_field(c.id.clone())?;
-        for v in [
-            period.to_string(),
-            text[0].clone(),
-            text[1].clone(),
-            c.line.to_string(),
-            c.state.as_str().to_string(),
-            c.flag_codes(),
-            neutralise(&a.pi_email),
-            neutralise(&a.project_id),
-            neutralise(&a.fund_org),
-            neutralise(&a.cost_center),
-            neutralise(&c.service_name),
-            neutralise(&c.service_category),
-            neutralise(&c.resource_id),
-            neutralise(&c.resource_name),
-            neutralise(&c.charge_category),
-            neutralise(&c.charge_class),
-            c.currency.to_string(),
-            c.list.to_string(),
-            c.contracted.to_string(),
-            c.effective.to_string(),
-            c.billed.to_string(),
-            statement,
-        ] {
-            w.write_field(v)?;
+        w.write_field(&c.id)?;
+        w.write_field(&period)?;
+        w.write_field(cell(&c.source).as_bytes())?;
+        w.write_field(cell(&c.file).as_bytes())?;
+        buf.clear();
+        write!(buf, "{}", c.line)?;
+        w.write_field(&buf)?;
+        w.write_field(c.state.as_str())?;
+        buf.clear();
+        for (i, f) in c.flags.iter().enumerate() {
+            if i > 0 {
+                buf.push(';');
+            }
+            buf.push_str(f.code.as_str());
         }
+        w.write_field(&buf)?;
+        for v in [
+            &a.pi_email,
+            &a.project_id,
+            &a.fund_org,
+            &a.cost_center,
+            &c.service_name,
+            &c.service_category,
+            &c.resource_id,
+            &c.resource_name,
+            &c.charge_category,
+            &c.charge_class,
+        ] {
+            w.write_field(cell(v).as_bytes())?;
+        }
+        w.write_field(&*c.currency)?;
+        for d in [c.list, c.contracted, c.effective, c.billed] {
+            buf.clear();
+            write!(buf, "{d}")?;
+            w.write_field(&buf)?;
+        }
+        w.write_field(statement)?;
         for (name, _) in &carried {
             let v = c.extra.iter().find(|(k, _)| &**k == name.as_str());
-            w.write_field(neutralise(v.map(|(_, v)| &**v).unwrap_or("")))?;
+            w.write_field(cell(v.map(|(_, v)| &**v).unwrap_or("")).as_bytes())?;
         }
         w.write_record(None::<&[u8]>)?;
     }

@@ -412,6 +412,37 @@ fn a_misnamed_period_folder_is_an_error() {
 }
 
 #[test]
+fn a_file_beside_the_month_folders_is_an_error_and_a_linked_month_is_built() {
+    let dir = repo("basic");
+    let root = dir.path();
+    std::fs::write(
+        root.join("periods/2025-03.csv"),
+        "BillingPeriodStart,BilledCost\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("periods/README.md"), "# our months\n").unwrap();
+    build(root).code(1).stderr(predicate::str::contains(
+        "periods/2025-03.csv: periods/ holds one folder per month, named YYYY-MM",
+    ));
+    std::fs::remove_file(root.join("periods/2025-03.csv")).unwrap();
+    // A month kept elsewhere, linked in: built like any other.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::rename(
+        root.join("periods/2025-02"),
+        elsewhere.path().join("2025-02"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("2025-02"),
+        root.join("periods/2025-02"),
+    )
+    .unwrap();
+    build(root).success();
+    let (_, rows) = csv_rows(root.join("output/2025-02/charges.csv"));
+    assert_eq!(rows.len(), 2);
+}
+
+#[test]
 fn a_charge_in_the_wrong_month_is_flagged_not_an_error() {
     let dir = repo("basic");
     let t = r#""{""pi_email"":""b@x.edu"",""project_id"":""p2"",""fund_org"":""NIH-2""}""#;
