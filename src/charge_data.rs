@@ -89,11 +89,29 @@ struct ShardInfo {
 pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir.join("ids"))
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let mut order: Vec<&Charge> = charges.iter().collect();
-    order.par_sort_by(|a, b| {
-        (&a.attribution.project_id, &a.attribution.pi_email)
-            .cmp(&(&b.attribution.project_id, &b.attribution.pi_email))
-    });
+    // By project and PI, stable: each distinct pair is ranked once, then a
+    // million rows sort by their pair's rank, not by comparing strings.
+    let mut pairs: Vec<(&str, &str)> = charges
+        .iter()
+        .map(|c| (&*c.attribution.project_id, &*c.attribution.pi_email))
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    pairs.sort_unstable();
+    let rank: std::collections::HashMap<(&str, &str), u32> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (*p, i as u32))
+        .collect();
+    let mut ranked: Vec<(u32, &Charge)> = charges
+        .iter()
+        .map(|c| {
+            let pair = (&*c.attribution.project_id, &*c.attribution.pi_email);
+            (rank[&pair], c)
+        })
+        .collect();
+    ranked.par_sort_by_key(|(r, _)| *r);
+    let order: Vec<&Charge> = ranked.into_iter().map(|(_, c)| c).collect();
     let shards: Vec<&[&Charge]> = order.chunks(SHARD_ROWS).collect();
     // Shards are written in parallel; each returns its facet values and ids.
     let written = shards

@@ -92,13 +92,14 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    // A new file, never a write into an existing one: output files may be
-    // hard links into the per-period cache (`crate::cache`).
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("cannot replace `{}`", path.display()));
-        }
-        _ => {}
+    // A file with other links (output files restored from the per-period
+    // cache are hard links into it, `crate::cache`) is replaced by a new
+    // one, never written into.
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && std::os::unix::fs::MetadataExt::nlink(&meta) > 1
+    {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
     }
     std::fs::write(path, bytes).with_context(|| format!("cannot write `{}`", path.display()))
 }
