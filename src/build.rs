@@ -258,8 +258,16 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                 Some(again)
             }
             (other, _) => {
-                write_period(data, &dir, &repo)?;
-                site.render_period(data, &dir)?;
+                // charges.csv (one thread) is written while the pages render.
+                let data: &PeriodData = data;
+                std::thread::scope(|s| {
+                    let tables = s.spawn(|| write_period(data, &dir, &repo));
+                    let pages = site.render_period(data, &dir);
+                    let tables = tables
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    pages.and(tables)
+                })?;
                 if let Some(p) = portals.as_mut() {
                     p.render_period(&repo, data, &root_dir)?;
                 }

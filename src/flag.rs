@@ -7,7 +7,7 @@ use crate::period::Period;
 use crate::projects::Projects;
 use regex::Regex;
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Billed totals per (project, source, currency) of the previous period, for spikes.
 pub type SourceTotals = HashMap<(String, String, String), Decimal>;
@@ -51,7 +51,7 @@ pub fn flag(
     totals: &SourceTotals,
     previous: Option<&SourceTotals>,
 ) {
-    let mut seen: HashSet<(&str, [u8; 16])> = HashSet::new();
+    let mut seen: crate::charge::FastSet<(&str, [u8; 16])> = Default::default();
     let mut duplicates = vec![false; charges.len()];
     for (i, c) in charges.iter().enumerate() {
         duplicates[i] = !seen.insert((&c.source, c.content));

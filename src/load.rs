@@ -217,7 +217,7 @@ pub struct Table {
     file_name: Arc<str>,
     source: Arc<str>,
     currency: String,
-    seen: HashMap<[u8; 16], u32>,
+    seen: crate::charge::FastMap<[u8; 16], u32>,
 }
 
 impl Table {
@@ -236,7 +236,7 @@ impl Table {
                 file_name: Arc::from(shown_as),
                 source: strings.get(source),
                 currency: currency.to_string(),
-                seen: HashMap::new(),
+                seen: Default::default(),
             }),
             None => Err(problems),
         }
@@ -503,7 +503,7 @@ impl RowCtx<'_> {
         source: &Arc<str>,
         currency: &str,
         strings: &mut Interner,
-        seen: &mut HashMap<[u8; 16], u32>,
+        seen: &mut crate::charge::FastMap<[u8; 16], u32>,
     ) -> Result<Charge, Vec<Problem>> {
         let mut problems = Vec::new();
         let cell = |f: Field| {
@@ -627,7 +627,7 @@ impl RowCtx<'_> {
         &self,
         cells: &[&str],
         source: &str,
-        seen: &mut HashMap<[u8; 16], u32>,
+        seen: &mut crate::charge::FastMap<[u8; 16], u32>,
     ) -> ([u8; 16], u32) {
         let mut h = Sha256::new();
         h.update(source.as_bytes());

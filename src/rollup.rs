@@ -6,7 +6,6 @@ use crate::charge::{Charge, State};
 use anyhow::{Result, anyhow};
 use polars::prelude::*;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 
 /// Sums over a group of charges.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -357,18 +356,29 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
 /// copying every string of a million-row month into its own buffers.
 #[derive(Default)]
 struct Dict<'a> {
-    codes: HashMap<&'a str, u32>,
+    /// By where the bytes are: charges share interned strings, so most
+    /// lookups hash an address, not the text.
+    by_place: crate::charge::FastMap<(usize, usize), u32>,
+    codes: crate::charge::FastMap<&'a str, u32>,
     words: Vec<&'a str>,
 }
 
 impl<'a> Dict<'a> {
     fn code(&mut self, word: &'a str) -> u32 {
-        if let Some(&c) = self.codes.get(word) {
+        let place = (word.as_ptr() as usize, word.len());
+        if let Some(&c) = self.by_place.get(&place) {
             return c;
         }
-        let c = self.words.len() as u32;
-        self.words.push(word);
-        self.codes.insert(word, c);
+        let c = match self.codes.get(word) {
+            Some(&c) => c,
+            None => {
+                let c = self.words.len() as u32;
+                self.words.push(word);
+                self.codes.insert(word, c);
+                c
+            }
+        };
+        self.by_place.insert(place, c);
         c
     }
 }
