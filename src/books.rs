@@ -221,8 +221,14 @@ impl Books {
                 .flatten()
                 .find(|p| *p < here && closed.contains_key(p))
         };
-        let (mut late, charges): (Vec<Charge>, Vec<Charge>) =
-            charges.into_iter().partition(|c| belongs(c).is_some());
+        // Taken out in place: a million charges are not copied into a second
+        // vector (that copy was a month's peak memory).
+        let mut charges = charges;
+        let mut late: Vec<Charge> = if closed.is_empty() {
+            Vec::new()
+        } else {
+            charges.extract_if(.., |c| belongs(c).is_some()).collect()
+        };
         crate::attribute::attribute(&mut late, &repo.config.tags, &repo.projects, strings);
         for c in &mut late {
             let Some(period) = belongs(c) else { continue };

@@ -91,12 +91,19 @@ pub fn load(
             rows,
         }
     });
-    let total = loaded.iter().map(|l| l.charges.len()).sum();
-    let mut charges = Vec::with_capacity(total);
+    let total: usize = loaded.iter().map(|l| l.charges.len()).sum();
     let mut problems = Vec::new();
+    let mut charges: Vec<Charge> = Vec::new();
     for mut l in loaded {
         problems.append(&mut l.problems);
-        charges.extend(l.charges);
+        if charges.is_empty() {
+            // The first file's charges grow in place (a large block is
+            // remapped, not copied): a million charges are never held twice.
+            charges = l.charges;
+            charges.reserve_exact(total - charges.len());
+        } else {
+            charges.append(&mut l.charges);
+        }
     }
     if config.billing.basis == crate::config::Basis::Effective {
         // Everything downstream (flags, conservation, statements, journals)
