@@ -138,6 +138,11 @@ impl Books {
         Ok(Some(data))
     }
 
+    /// The later closed periods that issued corrections to `period`.
+    pub fn corrected_in(&self, period: Period) -> &[Period] {
+        self.posted_in.get(&period).map_or(&[], Vec::as_slice)
+    }
+
     /// No corrections wait for an open period: the periods so far hand the
     /// next one nothing but what `cache::carried` digests.
     pub fn nothing_pending(&self) -> bool {

@@ -131,6 +131,8 @@ pub fn periods(
         // period is computed, never cached.
         let cache = cache.filter(|_| books.nothing_pending());
         let ledger_in = cache.map(|_| ledger.fingerprint());
+        // A closed period's page names the later periods that corrected it.
+        let corrected = format!("{:?}", books.corrected_in(dir.period));
         let key_of = |c: &Cache, spike_totals: &SourceTotals, rollup: &crate::rollup::Rollup| {
             let (_, slugs) = cache.expect("a cache");
             let carried = crate::cache::carried(
@@ -140,7 +142,7 @@ pub fn periods(
                 ledger_in.as_deref().unwrap_or_default(),
                 &slugs(rollup),
             );
-            c.key(dir, &carried)
+            c.key(i, dir, &format!("{carried}\ncorrected in {corrected}"))
         };
         let mut hit = None;
         if let Some((c, _)) = cache

@@ -33,8 +33,11 @@ const RENDERED_EACH_TIME: [&str; 2] = ["index.html", "audit.json"];
 pub struct Cache {
     dir: PathBuf,
     /// Digest of what every period depends on: this ocb binary, the config,
-    /// projects.yaml, the themes, the journal template and every period.yaml.
+    /// projects.yaml, the themes and the journal template.
     global: String,
+    /// Per period (by index): digest of the periods before it and their
+    /// period.yaml.
+    before: Vec<String>,
 }
 
 /// A period's cache entry.
@@ -124,23 +127,50 @@ impl Cache {
             put("theme file", rel.to_string_lossy().as_bytes());
             put("theme bytes", &read_or_absent(&path));
         }
-        // Every period.yaml: which periods are closed, and what they issued,
-        // decides where corrections and late rows go.
+        // The periods before each one, with their period.yaml: which are
+        // closed, and what they issued, decides where its late rows go. A
+        // new month after them changes no earlier key.
+        let mut before = Vec::new();
+        let mut earlier = Sha256::new();
         for p in &repo.periods {
-            put("period", p.period.to_string().as_bytes());
-            put("period.yaml", &read_or_absent(&p.period_yaml()));
+            before.push(hex::encode(earlier.clone().finalize()));
+            let yaml = read_or_absent(&p.period_yaml());
+            earlier.update(format!("{}\0{}\0", p.period, yaml.len()).as_bytes());
+            earlier.update(&yaml);
         }
-        Ok(Cache {
+        let cache = Cache {
             dir: repo.root.join(".ocb-cache").join("periods"),
             global: hex::encode(h.finalize()),
-        })
+            before,
+        };
+        cache.prune(&repo.periods);
+        Ok(cache)
     }
 
-    /// The key of a period: the global digest, every file in its folder
-    /// (name and content), and `carried`, what earlier periods hand it.
-    pub fn key(&self, dir: &PeriodDir, carried: &str) -> Result<String> {
+    /// Remove what no build will read: entries of periods the repository no
+    /// longer has, and half-written entries of a build that was killed (the
+    /// repository lock keeps any other build out while this one runs).
+    fn prune(&self, periods: &[PeriodDir]) {
+        let Ok(list) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let known: Vec<String> = periods.iter().map(|p| p.period.to_string()).collect();
+        for entry in list.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !known.contains(&name) {
+                // Best effort: an entry left behind is never read.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    /// The key of period `i`: the global digest, the periods before it,
+    /// every file in its folder (name and content), and `carried`, what
+    /// other periods hand it.
+    pub fn key(&self, i: usize, dir: &PeriodDir, carried: &str) -> Result<String> {
         let mut h = Sha256::new();
         h.update(self.global.as_bytes());
+        h.update(self.before.get(i).map_or("?", String::as_str).as_bytes());
         h.update(dir.period.to_string().as_bytes());
         for path in files_under(&dir.dir) {
             let rel = path.strip_prefix(&dir.dir).unwrap_or(&path);

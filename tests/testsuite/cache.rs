@@ -165,7 +165,18 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
     step(root, "a theme template", &[], &[jan, feb]);
     assert!(read(root.join("output/2025-01/index.html")).contains("2025"));
 
-    // Closing January writes its period.yaml: every period is computed again.
+    // Next month's folder: the months before it are restored.
+    let march = root.join("periods/2025-03");
+    std::fs::create_dir_all(&march).unwrap();
+    std::fs::copy(root.join("periods/2025-02/aws.csv"), march.join("aws.csv")).unwrap();
+    edit(&march.join("aws.csv"), "2025-02-01", "2025-03-01");
+    edit(&march.join("aws.csv"), "2025-02-01", "2025-03-01");
+    step(root, "a new month", &[jan, feb], &["2025-03"]);
+    std::fs::remove_dir_all(&march).unwrap();
+    step(root, "the new month removed", &[jan, feb], &[]);
+
+    // Closing January writes its period.yaml: January is computed again, and
+    // February, whose late rows would now go to January's statements.
     ocb(root).args(["close", jan]).assert().success();
     step(root, "January closed", &[], &[jan, feb]);
     step(root, "nothing changed after the close", &[jan, feb], &[]);
@@ -192,6 +203,15 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
         "another binary restored a period: {stderr}"
     );
     step(root, "back to this binary", &[], &[jan, feb]);
+
+    // A month taken out of the repository, and an entry a killed build left
+    // half written: both are removed.
+    let half = root.join(".ocb-cache/periods/.2025-01.tmp-999999");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::remove_dir_all(root.join("periods/2025-02")).unwrap();
+    step(root, "February removed", &[jan], &[]);
+    assert!(!half.exists());
+    assert!(!root.join(".ocb-cache/periods/2025-02").exists());
 }
 
 #[test]
