@@ -111,10 +111,8 @@ pub fn read_file(
             return (problems, 0);
         }
     };
-    let (file, lines) = LineCounter::tee(file);
     let rows = read_text(
-        Box::new(file),
-        lines,
+        file,
         shown_as,
         source,
         currency,
@@ -152,10 +150,19 @@ pub fn header_names(path: &Path) -> Option<csv::ByteRecord> {
     Some(header.names.iter().map(|n| n.as_bytes()).collect())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records read ahead of the row checks, with their line numbers.
+const BATCH: usize = 4096;
+
+/// What the reading thread hands the row checks, in file order.
+enum Read {
+    Header(csv::ByteRecord),
+    Records(Vec<(u64, csv::ByteRecord)>),
+    /// The end of the file, or where it could not be read further.
+    End(Option<csv::Error>),
+}
+
 fn read_text(
-    file: Box<dyn std::io::Read>,
-    mut lines: LineCounter,
+    file: Box<dyn std::io::Read + Send>,
     shown_as: &str,
     source: &str,
     currency: &str,
@@ -163,50 +170,122 @@ fn read_text(
     sink: &mut dyn RowSink,
     problems: &mut Vec<Problem>,
 ) -> u64 {
+    // Decompressing, splitting records and counting lines run on their own
+    // thread, a few batches ahead of the row checks here: a month imported
+    // as one file still loads on two cores. Rows are checked in file order.
+    let (send, batches) = std::sync::mpsc::sync_channel::<Read>(4);
+    let (give_back, spare) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || read_records(file, &send, &spare));
+        // Moved in: dropped when this returns, even early, so that a reader
+        // waiting to send stops before the scope waits for it.
+        let batches = batches;
+        let table = match batches.recv() {
+            Ok(Read::Header(record)) => Table::new(&record, shown_as, source, currency, strings),
+            Ok(Read::End(Some(e))) => Err(vec![read_problem(shown_as, &e, 1)]),
+            _ => Err(vec![Problem::file(
+                shown_as,
+                "empty file: expected a header line naming at least BillingPeriodStart and BilledCost",
+            )]),
+        };
+        let mut table = match table {
+            Ok(t) => t,
+            Err(mut ps) => {
+                problems.append(&mut ps);
+                return 0;
+            }
+        };
+        sink.header(&table.names_record());
+        let mut rows = 0;
+        let mut last_line = 1;
+        while let Ok(read) = batches.recv() {
+            match read {
+                Read::Records(batch) => {
+                    for (line, record) in &batch {
+                        last_line = *line;
+                        rows += 1;
+                        match table.row(*line, record, strings) {
+                            Ok(c) => sink.row(c, record),
+                            Err(mut ps) => problems.append(&mut ps),
+                        }
+                    }
+                    // The reader fills it again; gone when it has finished.
+                    let _ = give_back.send(batch);
+                }
+                Read::End(Some(e)) => {
+                    problems.push(read_problem(shown_as, &e, last_line + 1));
+                    break;
+                }
+                Read::End(None) | Read::Header(_) => break,
+            }
+        }
+        rows
+    })
+}
+
+/// The reading thread: the header, then batches of records with their
+/// lines, then the end. Stops when the row checks stop listening.
+fn read_records(
+    file: Box<dyn std::io::Read + Send>,
+    send: &std::sync::mpsc::SyncSender<Read>,
+    spare: &std::sync::mpsc::Receiver<Vec<(u64, csv::ByteRecord)>>,
+) {
+    let (file, mut lines) = LineCounter::tee(file);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let mut record = csv::ByteRecord::new();
-    let table = match reader.read_byte_record(&mut record) {
-        Ok(true) => Table::new(&record, shown_as, source, currency, strings),
-        Ok(false) => Err(vec![Problem::file(
-            shown_as,
-            "empty file: expected a header line naming at least BillingPeriodStart and BilledCost",
-        )]),
-        Err(e) => Err(vec![read_problem(shown_as, &e, 1)]),
-    };
-    let mut table = match table {
-        Ok(t) => t,
-        Err(mut ps) => {
-            problems.append(&mut ps);
-            return 0;
-        }
-    };
-    sink.header(&table.names_record());
-    let mut rows = 0;
-    let mut last_line = 1;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                problems.push(read_problem(shown_as, &e, last_line + 1));
-                break;
+    let mut header = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut header) {
+        Ok(true) => {
+            if send.send(Read::Header(header)).is_err() {
+                return;
             }
         }
-        let line = record
-            .position()
-            .map(|p| lines.line_at(p.byte()))
-            .unwrap_or(0);
-        last_line = line;
-        rows += 1;
-        match table.row(line, &record, strings) {
-            Ok(c) => sink.row(c, &record),
-            Err(mut ps) => problems.append(&mut ps),
+        Ok(false) => {
+            let _ = send.send(Read::End(None));
+            return;
+        }
+        Err(e) => {
+            let _ = send.send(Read::End(Some(e)));
+            return;
         }
     }
-    rows
+    let mut batch: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(BATCH);
+    let mut n = 0;
+    loop {
+        if n == batch.len() {
+            batch.push((0, csv::ByteRecord::new()));
+        }
+        let (line, record) = &mut batch[n];
+        let end = match reader.read_byte_record(record) {
+            Ok(true) => {
+                *line = record
+                    .position()
+                    .map(|p| lines.line_at(p.byte()))
+                    .unwrap_or(0);
+                n += 1;
+                None
+            }
+            Ok(false) => Some(None),
+            Err(e) => Some(Some(e)),
+        };
+        if n == BATCH || end.is_some() {
+            batch.truncate(n);
+            if n > 0 && send.send(Read::Records(batch)).is_err() {
+                return;
+            }
+            if let Some(end) = end {
+                let _ = send.send(Read::End(end));
+                return;
+            }
+            // A batch the row checks are done with, its records reused.
+            batch = spare
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            n = 0;
+        }
+    }
 }
 
 /// One file's header and what its rows share: the state that turns each

@@ -19,7 +19,7 @@ pub fn bytes(enabled: bool, verb: &str, total: u64) -> ProgressBar {
 
 /// `file` counting its bytes into `bar` as they are read (unchanged when the
 /// bar is hidden).
-pub fn wrap(file: std::fs::File, bar: &ProgressBar) -> Box<dyn std::io::Read> {
+pub fn wrap(file: std::fs::File, bar: &ProgressBar) -> Box<dyn std::io::Read + Send> {
     if bar.is_hidden() {
         Box::new(file)
     } else {

@@ -47,7 +47,7 @@ pub fn open_text(
     path: &Path,
     gz: bool,
     progress: &indicatif::ProgressBar,
-) -> std::io::Result<Box<dyn std::io::Read>> {
+) -> std::io::Result<Box<dyn std::io::Read + Send>> {
     let file = crate::progress::wrap(std::fs::File::open(path)?, progress);
     Ok(if gz {
         Box::new(flate2::read::MultiGzDecoder::new(

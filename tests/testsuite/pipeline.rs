@@ -443,6 +443,20 @@ fn a_file_beside_the_month_folders_is_an_error_and_a_linked_month_is_built() {
 }
 
 #[test]
+fn a_long_file_with_a_bad_header_is_refused_at_once() {
+    // Its reading thread is far ahead of the checks when the header is refused.
+    let dir = repo("basic");
+    let mut text = String::from("BillingPeriodStart,Nope\n");
+    for i in 0..60_000 {
+        text.push_str(&format!("2025-01-01,{i}\n"));
+    }
+    std::fs::write(dir.path().join("periods/2025-01/aws.csv"), text).unwrap();
+    build(dir.path()).code(1).stderr(predicate::str::contains(
+        "periods/2025-01/aws.csv:1: missing required column `BilledCost`",
+    ));
+}
+
+#[test]
 fn a_charge_in_the_wrong_month_is_flagged_not_an_error() {
     let dir = repo("basic");
     let t = r#""{""pi_email"":""b@x.edu"",""project_id"":""p2"",""fund_org"":""NIH-2""}""#;
