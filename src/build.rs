@@ -97,7 +97,47 @@ pub fn each_period(
     problems: &mut Vec<Problem>,
     each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
-    periods(repo, problems, None, each)
+    periods(repo, problems, None, None, each)
+}
+
+/// `each_period` for a command that reads the charges of `period` only (the
+/// review list, the desk): the periods before it are restored from the
+/// build's cache where their key matches, so nothing of them is loaded
+/// (they come without charges); `period` itself is always computed. With
+/// `verbose`, each restored period says so on stderr.
+pub fn each_period_for(
+    repo: &Repo,
+    problems: &mut Vec<Problem>,
+    period: Period,
+    verbose: bool,
+    mut each: impl FnMut(&mut PeriodData) -> Result<()>,
+) -> Result<Vec<PeriodData>> {
+    if repo.config.site.access == Access::PerPi {
+        return each_period(repo, problems, each);
+    }
+    // No lock is held: nothing in the cache is written or removed.
+    let cache = Cache::open(repo, false)?;
+    let site = std::cell::RefCell::new(crate::site::Site::new(
+        &repo.root,
+        &repo.config_path,
+        &repo.config,
+        &repo.projects,
+    )?);
+    let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
+    let cached: Cached = (&cache, &outside);
+    periods(repo, problems, Some(cached), Some(period), |data| {
+        // What a build's site would carry on from this period.
+        site.borrow_mut().advance(data);
+        if let Use::Hit { .. } = std::mem::take(&mut data.cache)
+            && verbose
+        {
+            eprintln!(
+                "{}: restored from the cache (.ocb-cache/periods/{})",
+                data.dir.period, data.dir.period
+            );
+        }
+        each(data)
+    })
 }
 
 /// The per-period cache and what the caller carries from one period to the
@@ -110,6 +150,7 @@ pub fn periods(
     repo: &Repo,
     problems: &mut Vec<Problem>,
     cache: Option<Cached>,
+    computed: Option<Period>,
     mut each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
     let mut strings = Interner::default();
@@ -146,6 +187,7 @@ pub fn periods(
         };
         let mut hit = None;
         if let Some((c, _)) = cache
+            && computed != Some(dir.period)
             && let Some(entry) = c.read(dir.period)
         {
             let spike_totals: SourceTotals = entry.spike_totals.iter().cloned().collect();
@@ -232,7 +274,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     )?);
     // Per-PI portals render each period once more per PI: not cached.
     let cache = (opts.cache && portals.is_none())
-        .then(|| Cache::open(&repo))
+        .then(|| Cache::open(&repo, true))
         .transpose()?;
     let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
     let cached = cache
@@ -240,7 +282,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         .map(|c| (c, &outside as &dyn Fn(&crate::rollup::Rollup) -> String));
     let mut cache_warnings = Vec::new();
     let mut since = std::time::Instant::now();
-    let history = periods(&repo, &mut report.problems, cached, |data| {
+    let history = periods(&repo, &mut report.problems, cached, None, |data| {
         let prepared = since.elapsed();
         let start = std::time::Instant::now();
         let period = data.dir.period;

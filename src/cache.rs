@@ -97,7 +97,9 @@ pub enum Use {
 impl Cache {
     /// The cache of a repository. Every input file's digest is computed here,
     /// on every core, and remembered for the keys and the audit records.
-    pub fn open(repo: &Repo) -> Result<Cache> {
+    /// With `prune` (a build, holding the repository's lock), entries no
+    /// build will read are removed.
+    pub fn open(repo: &Repo, prune: bool) -> Result<Cache> {
         let files: Vec<PathBuf> = repo
             .periods
             .iter()
@@ -143,7 +145,9 @@ impl Cache {
             global: hex::encode(h.finalize()),
             before,
         };
-        cache.prune(&repo.periods);
+        if prune {
+            cache.prune(&repo.periods);
+        }
         Ok(cache)
     }
 

@@ -225,6 +225,13 @@ impl Site {
         Ok(())
     }
 
+    /// The site's state after `data`'s period, without rendering it: what a
+    /// command that renders nothing carries on for the cache keys.
+    pub fn advance(&mut self, data: &PeriodData) {
+        self.claim_slugs(data);
+        self.set_previous(data);
+    }
+
     /// Slugs are handed out period by period, in key order.
     fn claim_slugs(&mut self, data: &PeriodData) {
         let mut keys: Vec<(&str, &str)> = data

@@ -21,7 +21,7 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     }
     let mut problems = repo.problems.clone();
     let mut written = 0;
-    crate::build::each_period(&repo, &mut problems, |data| {
+    let each = |data: &mut crate::pipeline::PeriodData| {
         if only.is_some_and(|p| p != data.dir.period) {
             return Ok(());
         }
@@ -30,7 +30,12 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
             written += append_pending(data)?;
         }
         Ok(())
-    })?;
+    };
+    match only {
+        // Other periods are restored from the cache where they can be.
+        Some(p) => crate::build::each_period_for(&repo, &mut problems, p, g.verbose, each)?,
+        None => crate::build::each_period(&repo, &mut problems, each)?,
+    };
     if write && !g.quiet {
         println!(
             "appended {written} pending decision{} to review.yaml",

@@ -251,3 +251,35 @@ fn output_files_linked_from_the_cache_are_never_written_in_place() {
         "the cache entry lost its PDF link: {kept}"
     );
 }
+
+#[test]
+fn reviewing_one_month_restores_the_others_from_the_cache() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let review = |period: &str| {
+        let out = ocb(root)
+            .args(["review", "--period", period, "--verbose"])
+            .assert()
+            .success();
+        let o = out.get_output();
+        (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    // No cache yet: every month is loaded, and reviewing writes none.
+    let (listed, said) = review("2025-02");
+    assert!(listed.contains("2025-02: 0 charges held"), "{listed}");
+    assert!(!said.contains("restored"), "{said}");
+    assert!(!root.join(".ocb-cache").exists(), "reviewing wrote a cache");
+    cached_build(root);
+    // January restored (nothing of it loaded); February, reviewed, loaded.
+    let (listed, said) = review("2025-02");
+    assert!(listed.contains("2025-02: 0 charges held"), "{listed}");
+    assert!(said.contains("2025-01: restored from the cache"), "{said}");
+    assert!(!said.contains("2025-02: restored"), "{said}");
+    // January's own review loads January; February after it is restored.
+    let (listed, said) = review("2025-01");
+    assert!(listed.contains("2025-01: 1 charge held, $3.00"), "{listed}");
+    assert!(said.contains("2025-02: restored from the cache"), "{said}");
+}
