@@ -151,18 +151,30 @@ pub fn status(dir: &PeriodDir) -> String {
 }
 
 /// A file's sha256, streamed (a month's CSV need not fit in memory twice).
-/// Digests are remembered for the run by path, size and modification time:
-/// the cache key and the audit record read the same inputs.
+/// Digests are remembered for the process (a build, or `ocb serve` across
+/// its rebuilds) by path and stamp: the cache key and the audit record read
+/// the same inputs.
 pub fn sha256(path: &std::path::Path) -> std::io::Result<String> {
     use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
     use std::sync::{Mutex, OnceLock};
-    type Seen = HashMap<std::path::PathBuf, (u64, std::time::SystemTime, String)>;
+    // Size, inode, and change and modification times to the nanosecond: a
+    // file replaced by a rename (as ocb writes them) is a new inode.
+    type Stamp = (u64, u64, i64, i64, i64, i64);
+    type Seen = HashMap<std::path::PathBuf, (Stamp, String)>;
     static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
     let meta = std::fs::metadata(path)?;
-    let stamp = (meta.len(), meta.modified()?);
+    let stamp: Stamp = (
+        meta.len(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    );
     let seen = SEEN.get_or_init(Mutex::default);
-    if let Some((len, modified, digest)) = seen.lock().ok().and_then(|m| m.get(path).cloned())
-        && (len, modified) == stamp
+    if let Some((known, digest)) = seen.lock().ok().and_then(|m| m.get(path).cloned())
+        && known == stamp
     {
         return Ok(digest);
     }
@@ -179,7 +191,7 @@ pub fn sha256(path: &std::path::Path) -> std::io::Result<String> {
     }
     let digest = hex::encode(hasher.finalize());
     if let Ok(mut m) = seen.lock() {
-        m.insert(path.to_path_buf(), (stamp.0, stamp.1, digest.clone()));
+        m.insert(path.to_path_buf(), (stamp, digest.clone()));
     }
     Ok(digest)
 }
