@@ -117,12 +117,7 @@ pub fn each_period_for(
     }
     // No lock is held: nothing in the cache is written or removed.
     let cache = Cache::open(repo, false)?;
-    let site = std::cell::RefCell::new(crate::site::Site::new(
-        &repo.root,
-        &repo.config_path,
-        &repo.config,
-        &repo.projects,
-    )?);
+    let site = std::cell::RefCell::new(site_of(repo)?);
     let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
     let cached: Cached = (&cache, &outside);
     periods(repo, problems, Some(cached), Some(period), |data| {
@@ -247,6 +242,11 @@ pub fn periods(
     Ok(done)
 }
 
+/// The repository's site, empty: periods are rendered (or carried) into it.
+fn site_of(repo: &Repo) -> Result<crate::site::Site> {
+    crate::site::Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)
+}
+
 pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> {
     let mut repo = open(root, config_path)?;
     repo.progress = !opts.quiet;
@@ -266,12 +266,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Some(_) => root_dir.join(crate::access::ADMIN_DIR),
         None => root_dir.clone(),
     };
-    let site = std::cell::RefCell::new(crate::site::Site::new(
-        &repo.root,
-        &repo.config_path,
-        &repo.config,
-        &repo.projects,
-    )?);
+    let site = std::cell::RefCell::new(site_of(&repo)?);
     // Per-PI portals render each period once more per PI: not cached.
     let cache = (opts.cache && portals.is_none())
         .then(|| Cache::open(&repo, true))
