@@ -101,14 +101,14 @@ pub fn each_period(
 }
 
 /// `each_period` for a command that reads the charges of `period` only (the
-/// review list, the desk): the periods before it are restored from the
-/// build's cache where their key matches, so nothing of them is loaded
-/// (they come without charges); `period` itself is always computed. With
-/// `verbose`, each restored period says so on stderr.
+/// review list, the desk), or of none (`ocb periods`): the other periods are
+/// restored from the build's cache where their key matches, so nothing of
+/// them is loaded (they come without charges); `period` itself is always
+/// computed. With `verbose`, each restored period says so on stderr.
 pub fn each_period_for(
     repo: &Repo,
     problems: &mut Vec<Problem>,
-    period: Period,
+    period: Option<Period>,
     verbose: bool,
     mut each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
@@ -120,7 +120,7 @@ pub fn each_period_for(
     let site = std::cell::RefCell::new(site_of(repo)?);
     let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
     let cached: Cached = (&cache, &outside);
-    periods(repo, problems, Some(cached), Some(period), |data| {
+    periods(repo, problems, Some(cached), period, |data| {
         // What a build's site would carry on from this period.
         site.borrow_mut().advance(data);
         if let Use::Hit { .. } = std::mem::take(&mut data.cache)

@@ -15,12 +15,14 @@ pub fn run(g: &Global) -> Result<u8> {
     let mut rows: Vec<[String; 12]> = Vec::new();
     // The list price of every row (billed, held and rejected alike): a month
     // that is all held must not look like it costs nothing.
+    // From the rollup, not the charges: months unchanged since the last
+    // build are restored from its cache, and nothing of them is loaded.
     let mut list_all: BTreeMap<(Period, String), Decimal> = BTreeMap::new();
-    let done = crate::build::each_period(&repo, &mut problems, |data| {
-        for c in &data.charges {
+    let done = crate::build::each_period_for(&repo, &mut problems, None, g.verbose, |data| {
+        for s in &data.rollup.states {
             *list_all
-                .entry((data.dir.period, c.currency.to_string()))
-                .or_default() += c.list;
+                .entry((data.dir.period, s.key.currency.clone()))
+                .or_default() += s.sums.list;
         }
         Ok(())
     })?;

@@ -33,7 +33,7 @@ pub fn run(g: &Global, period: Option<&str>, write: bool) -> Result<u8> {
     };
     match only {
         // Other periods are restored from the cache where they can be.
-        Some(p) => crate::build::each_period_for(&repo, &mut problems, p, g.verbose, each)?,
+        Some(p) => crate::build::each_period_for(&repo, &mut problems, Some(p), g.verbose, each)?,
         None => crate::build::each_period(&repo, &mut problems, each)?,
     };
     if write && !g.quiet {

@@ -264,7 +264,7 @@ fn charges(
     }
     let mut problems = repo.problems.clone();
     let mut found = Vec::new();
-    crate::build::each_period_for(&repo, &mut problems, period, false, |data| {
+    crate::build::each_period_for(&repo, &mut problems, Some(period), false, |data| {
         if data.dir.period == period {
             found = data.charges.clone();
         }

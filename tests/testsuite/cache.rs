@@ -283,3 +283,25 @@ fn reviewing_one_month_restores_the_others_from_the_cache() {
     assert!(listed.contains("2025-01: 1 charge held, $3.00"), "{listed}");
     assert!(said.contains("2025-02: restored from the cache"), "{said}");
 }
+
+#[test]
+fn the_periods_table_is_the_same_from_the_cache() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let table = || {
+        let out = ocb(root).args(["periods", "--verbose"]).assert().success();
+        let o = out.get_output();
+        (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (computed, said) = table();
+    assert!(!said.contains("restored"), "{said}");
+    cached_build(root);
+    let (restored, said) = table();
+    assert!(said.contains("2025-01: restored from the cache"), "{said}");
+    assert!(said.contains("2025-02: restored from the cache"), "{said}");
+    assert_eq!(computed, restored);
+    assert!(computed.contains("2025-01"), "{computed}");
+}
