@@ -321,6 +321,11 @@ impl Table {
         }
     }
 
+    /// The column a field is read from (the first, where old and new names both appear).
+    pub fn column(&self, f: Field) -> Option<usize> {
+        self.header.column(f)
+    }
+
     /// The column names as read (trimmed, without a byte order mark).
     pub fn names_record(&self) -> csv::ByteRecord {
         self.header.names.iter().map(|n| n.as_bytes()).collect()

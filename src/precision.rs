@@ -74,7 +74,7 @@ impl Checker {
 }
 
 /// Bring a value to at most `MAX_SCALE` decimals without changing it, or say why not.
-fn fit(value: &mut Decimal) -> Result<(), String> {
+pub fn fit(value: &mut Decimal) -> Result<(), String> {
     if value.scale() <= MAX_SCALE {
         return Ok(());
     }

@@ -7,7 +7,9 @@ pub mod delivery;
 pub mod format;
 pub mod parquet;
 pub mod provenance;
+mod splice;
 mod split;
+mod survey;
 
 use crate::charge::Interner;
 use crate::config::Config;
@@ -41,6 +43,13 @@ pub struct Totals {
 }
 
 impl Totals {
+    pub fn add(&mut self, other: &Totals) {
+        self.rows += other.rows;
+        for (currency, billed) in &other.billed {
+            *self.billed.entry(currency.clone()).or_default() += billed;
+        }
+    }
+
     pub fn billed_text(&self) -> Vec<String> {
         self.billed
             .iter()
@@ -128,48 +137,25 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
         ));
         return Ok(plan);
     }
-    let compress = parts.iter().any(|p| Format::of(p) != Some(Format::Csv));
-    // The delivery's columns are the first part's; every part is mapped to them.
-    let columns = parts
-        .first()
-        .and_then(|p| crate::load::header_names(p))
-        .unwrap_or_default();
     let bar = crate::progress::bytes(
         req.progress,
         "importing",
         parts.iter().map(|p| crate::progress::size(p)).sum(),
     );
-    // Parts are read, checked, split and compressed in parallel.
-    let read: Vec<Result<PartRead>> = crate::parallel::map(parts.len(), |i| {
-        let part = parts[i];
-        let shown = found.shown(part);
-        let mut strings = Interner::default();
-        let mut splitter = split::Splitter::new(compress, &columns, &shown);
-        let (problems, _) = crate::load::read_file(
-            part,
-            &shown,
-            req.source,
-            &config.currency,
-            &mut strings,
-            &mut splitter,
-            &bar,
-        );
-        Ok((shown, part.to_path_buf(), problems, splitter.finish()?))
-    });
+    let (months, ext) = match whole_parquet(config, req, &found, &parts, &bar)? {
+        Some(months) => (months, "parquet"),
+        None => {
+            bar.set_position(0);
+            let compress = parts.iter().any(|p| Format::of(p) != Some(Format::Csv));
+            let months = by_rows(config, req, &found, &parts, compress, &bar, &mut plan)?;
+            (months, if compress { "csv.gz" } else { "csv" })
+        }
+    };
     bar.finish_and_clear();
-    let mut outs = Vec::new();
-    for r in read {
-        let (shown, path, mut problems, out) = r?;
-        plan.problems.append(&mut problems);
-        outs.push((shown, path, out));
-    }
-    let (months, mut problems) = split::merge(compress, &columns, outs)?;
-    plan.problems.append(&mut problems);
     if !plan.problems.is_empty() {
         return Ok(plan);
     }
     let imported_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let ext = if compress { "csv.gz" } else { "csv" };
     for (period, (bytes, after, used)) in months {
         let deliveries: Vec<&delivery::Delivery> = found
             .deliveries
@@ -191,6 +177,131 @@ pub fn plan(config: &Config, req: &Request) -> Result<Plan> {
     }
     note_closed(req.root, &mut plan);
     Ok(plan)
+}
+
+/// A delivery read row by row: every row checked, split by month and written
+/// as CSV (gzip unless every part was plain CSV). Problems go to the plan.
+fn by_rows(
+    config: &Config,
+    req: &Request,
+    found: &delivery::Found,
+    parts: &[&Path],
+    compress: bool,
+    bar: &indicatif::ProgressBar,
+    plan: &mut Plan,
+) -> Result<BTreeMap<Period, split::Written>> {
+    // The delivery's columns are the first part's; every part is mapped to them.
+    let columns = parts
+        .first()
+        .and_then(|p| crate::load::header_names(p))
+        .unwrap_or_default();
+    // Parts are read, checked, split and compressed in parallel.
+    let read: Vec<Result<PartRead>> = crate::parallel::map(parts.len(), |i| {
+        let part = parts[i];
+        let shown = found.shown(part);
+        let mut strings = Interner::default();
+        let mut splitter = split::Splitter::new(compress, &columns, &shown);
+        let (problems, _) = crate::load::read_file(
+            part,
+            &shown,
+            req.source,
+            &config.currency,
+            &mut strings,
+            &mut splitter,
+            bar,
+        );
+        Ok((shown, part.to_path_buf(), problems, splitter.finish()?))
+    });
+    let mut outs = Vec::new();
+    for r in read {
+        let (shown, path, mut problems, out) = r?;
+        plan.problems.append(&mut problems);
+        outs.push((shown, path, out));
+    }
+    let (months, mut problems) = split::merge(compress, &columns, outs)?;
+    plan.problems.append(&mut problems);
+    Ok(months)
+}
+
+/// A delivery of Parquet parts that each hold one month, share one schema
+/// and have only good rows: each month's parts joined into one Parquet file
+/// as they are (no decoding, no new encoding). `None` otherwise: the import
+/// then reads the delivery row by row, which locates any problem.
+fn whole_parquet(
+    config: &Config,
+    req: &Request,
+    found: &delivery::Found,
+    parts: &[&Path],
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<BTreeMap<Period, split::Written>>> {
+    if !parts.iter().all(|p| Format::of(p) == Some(Format::Parquet)) {
+        return Ok(None);
+    }
+    // Each part surveyed, and its bytes and footer read, on every core.
+    let read = crate::parallel::map(parts.len(), |i| {
+        let part = parts[i];
+        let survey = survey::survey(part, &found.shown(part), req.source, &config.currency);
+        bar.inc(crate::progress::size(part));
+        let bytes =
+            std::fs::read(part).with_context(|| format!("cannot read `{}`", part.display()))?;
+        let footer = survey
+            .is_some()
+            .then(|| splice::footer(&bytes).ok())
+            .flatten();
+        Ok::<_, anyhow::Error>((survey.zip(footer), bytes))
+    });
+    let mut surveys = Vec::new();
+    let mut footers = Vec::new();
+    let mut bytes = Vec::new();
+    for r in read {
+        let (surveyed, b) = r?;
+        let Some((survey, footer)) = surveyed else {
+            return Ok(None);
+        };
+        surveys.push(survey);
+        footers.push(footer);
+        bytes.push(b);
+    }
+    // One month per part, and one provider (the row-by-row read says which part differs).
+    let mut providers = surveys.iter().filter_map(|s| s.provider.as_ref());
+    let first = providers.next();
+    if surveys.iter().any(|s| s.months.len() != 1) || providers.any(|p| Some(p) != first) {
+        return Ok(None);
+    }
+    if !splice::joinable(&footers) {
+        return Ok(None);
+    }
+    let mut by_month: BTreeMap<Period, Vec<(usize, splice::Footer)>> = BTreeMap::new();
+    for (i, (survey, footer)) in surveys.iter().zip(footers).enumerate() {
+        if let Some(period) = survey.months.keys().next() {
+            by_month.entry(*period).or_default().push((i, footer));
+        }
+    }
+    let mut months = BTreeMap::new();
+    for (period, members) in by_month {
+        let mut totals = Totals::default();
+        for (i, _) in &members {
+            surveys[*i].months.values().for_each(|t| totals.add(t));
+        }
+        let used: Vec<PathBuf> = members
+            .iter()
+            .map(|(i, _)| parts[*i].to_path_buf())
+            .collect();
+        let file = if members.len() == 1 {
+            std::mem::take(&mut bytes[members[0].0])
+        } else {
+            let joined: Vec<(&[u8], splice::Footer)> = members
+                .into_iter()
+                .map(|(i, f)| (bytes[i].as_slice(), f))
+                .collect();
+            match splice::join(&joined) {
+                Ok(b) => b,
+                Err(_) => return Ok(None),
+            }
+        };
+        months.insert(period, (file, totals, used));
+    }
+    Ok(Some(months))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -216,16 +327,25 @@ fn provenance_of(
         }),
         _ => None,
     };
-    let mut parts = Vec::new();
-    for p in used {
-        parts.push(Part {
+    // The parts' digests and the new file's, on every core.
+    let mut digests = crate::parallel::map(used.len() + 1, |i| match used.get(i) {
+        Some(p) => provenance::digest_file(p),
+        None => Ok(provenance::digest_bytes(bytes)),
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let sha256 = digests.pop().unwrap_or_default();
+    let parts = used
+        .iter()
+        .zip(digests)
+        .map(|(p, sha256)| Part {
             path: found.relative(p),
-            sha256: provenance::digest_file(p)?,
-        });
-    }
+            sha256,
+        })
+        .collect();
     Ok(Import {
         file: format!("{}.{ext}", req.source),
-        sha256: provenance::digest_bytes(bytes),
+        sha256,
         rows: after.rows,
         billed: after.billed_text(),
         provider: first.map(|d| d.provider).unwrap_or("files").to_string(),
@@ -311,8 +431,15 @@ fn existing_files(dir: &Path, source: &str) -> Result<Vec<PathBuf>> {
 }
 
 fn totals_of(config: &Config, path: &Path, source: &str) -> Result<Totals> {
-    let mut t = split::Totaller::default();
     let shown = path.display().to_string();
+    if Format::of(path) == Some(Format::Parquet)
+        && let Some(s) = survey::survey(path, &shown, source, &config.currency)
+    {
+        let mut totals = Totals::default();
+        s.months.values().for_each(|t| totals.add(t));
+        return Ok(totals);
+    }
+    let mut t = split::Totaller::default();
     let mut strings = Interner::default();
     let (problems, _) = crate::load::read_file(
         path,

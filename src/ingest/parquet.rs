@@ -168,7 +168,7 @@ fn quiet_polars_panics() {
     });
 }
 
-fn read_frame(path: &Path) -> Result<DataFrame, String> {
+pub(super) fn read_frame(path: &Path) -> Result<DataFrame, String> {
     quiet_polars_panics();
     READING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let result = read_frame_guarded(path);
@@ -207,13 +207,13 @@ fn read_frame_guarded(path: &Path) -> Result<DataFrame, String> {
 
 /// One column's cells as text in one buffer (a String per cell would
 /// dominate the time of a million-row file).
-struct Text {
+pub(super) struct Text {
     buf: String,
     ends: Vec<usize>,
 }
 
 impl Text {
-    fn get(&self, i: usize) -> &str {
+    pub(super) fn get(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.buf[start..self.ends[i]]
     }
@@ -224,7 +224,7 @@ impl Text {
     }
 }
 
-fn column_text(s: &Series) -> PolarsResult<Text> {
+pub(super) fn column_text(s: &Series) -> PolarsResult<Text> {
     let mut t = Text {
         buf: String::new(),
         ends: Vec::with_capacity(s.len()),
@@ -307,7 +307,7 @@ fn write_opt<T: std::fmt::Display>(b: &mut String, v: Option<T>) {
 }
 
 /// The exact decimal text of a DECIMAL's unscaled integer.
-fn decimal_text(v: i128, scale: usize) -> String {
+pub(super) fn decimal_text(v: i128, scale: usize) -> String {
     let digits = v.unsigned_abs().to_string();
     let sign = if v < 0 { "-" } else { "" };
     if scale == 0 {
@@ -318,13 +318,13 @@ fn decimal_text(v: i128, scale: usize) -> String {
     format!("{sign}{int}.{frac}")
 }
 
-fn date_of_days(days: i32) -> Option<NaiveDate> {
+pub(super) fn date_of_days(days: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days as i64))
 }
 
 /// A timestamp as ISO 8601: with `Z` when the column has a time zone (an
 /// instant, shown in UTC), without when it is a local date-time.
-fn datetime_text(v: i64, unit: TimeUnit, utc: bool) -> Option<String> {
+pub(super) fn datetime_text(v: i64, unit: TimeUnit, utc: bool) -> Option<String> {
     let dt = match unit {
         TimeUnit::Nanoseconds => DateTime::from_timestamp_nanos(v),
         TimeUnit::Microseconds => DateTime::from_timestamp_micros(v)?,

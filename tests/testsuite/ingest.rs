@@ -241,6 +241,12 @@ fn a_redelivery_replaces_the_month_and_the_same_delivery_changes_nothing() {
 /// A Parquet part as Azure writes FOCUS: DOUBLE money, TIMESTAMP periods, a
 /// DECIMAL column, Tags as a map, and a nested x_ column.
 fn azure_parquet(path: &Path, billed: &[f64], month_start_us: i64) {
+    azure_parquet_rows(path, billed, &vec![month_start_us; billed.len()]);
+}
+
+/// An Azure-shaped Parquet file, a row per amount, each in its month
+/// (BillingPeriodStart in microseconds).
+fn azure_parquet_rows(path: &Path, billed: &[f64], month_start_us: &[i64]) {
     let n = billed.len();
     let tags: Vec<AnyValue> = (0..n)
         .map(|i| {
@@ -255,7 +261,7 @@ fn azure_parquet(path: &Path, billed: &[f64], month_start_us: i64) {
             AnyValue::List(s)
         })
         .collect();
-    let start = Series::new("BillingPeriodStart".into(), vec![month_start_us; n])
+    let start = Series::new("BillingPeriodStart".into(), month_start_us)
         .cast(&DataType::Datetime(
             TimeUnit::Microseconds,
             Some(TimeZone::UTC),
@@ -341,19 +347,59 @@ fn azure_export_newest_run_wins_and_parquet_values_keep_their_meaning() {
             ("part_1_0001.parquet", vec![0.3, 1e-7, 12.345]),
         ],
     );
+    // Parquet parts of one month and one schema are kept as Parquet: joined, not decoded.
     import(dir.path(), &export, "azure")
         .success()
         .stdout(predicate::str::contains(
-            "periods/2025-01/azure.csv.gz: new: 5 rows, billed USD 12.9450001",
+            "periods/2025-01/azure.parquet: new: 5 rows, billed USD 12.9450001",
         ))
         .stderr(predicate::str::contains(
             "run-old: skipped, an older run than run-new",
+        ));
+    let imports = read(dir.path().join("periods/2025-01/imports.yaml"));
+    assert!(imports.contains("run: run-new"), "{imports}");
+    assert!(imports.contains("file: azure.parquet"), "{imports}");
+    ocb(dir.path())
+        .args(["build", "--no-pdf"])
+        .assert()
+        .success();
+    assert_eq!(summary_billed(dir.path(), 0).0, "12.9450001");
+    let (header, rows) = csv_rows(dir.path().join("output/2025-01/charges.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // A double is its shortest round-trip decimal; a map's keys are tags; a struct is JSON.
+    let billed: Vec<&str> = rows
+        .iter()
+        .map(|r| r[col("billed_cost")].as_str())
+        .collect();
+    assert_eq!(billed, ["0.1", "0.2", "0.3", "0.0000001", "12.345"]);
+    assert_eq!(rows[1][col("pi_email")], "b@x.edu");
+    assert_eq!(rows[0][col("x_SkuDetails")], r#"{"meter":"Standard_D2"}"#);
+    assert_eq!(rows[0][col("file")], "periods/2025-01/azure.parquet");
+}
+
+#[test]
+fn a_parquet_part_spanning_two_months_is_split_into_gzip_csv_with_values_as_text() {
+    let dir = repo();
+    let (jan, feb) = (1_735_689_600_000_000, 1_738_368_000_000_000);
+    let file = dir.path().join("drop/cloud.parquet");
+    azure_parquet_rows(
+        &file,
+        &[0.1, 0.2, 0.3, 1e-7, 12.345],
+        &[jan, jan, feb, jan, feb],
+    );
+    import(dir.path(), &file, "cloud")
+        .success()
+        .stdout(predicate::str::contains(
+            "periods/2025-01/cloud.csv.gz: new: 3 rows, billed USD 0.3000001",
+        ))
+        .stdout(predicate::str::contains(
+            "periods/2025-02/cloud.csv.gz: new: 2 rows, billed USD 12.645",
         ));
     let text = {
         let mut s = String::new();
         std::io::Read::read_to_string(
             &mut flate2::read::GzDecoder::new(
-                std::fs::File::open(dir.path().join("periods/2025-01/azure.csv.gz")).unwrap(),
+                std::fs::File::open(dir.path().join("periods/2025-01/cloud.csv.gz")).unwrap(),
             ),
             &mut s,
         )
@@ -370,16 +416,85 @@ fn azure_export_newest_run_wins_and_parquet_values_keep_their_meaning() {
         lines[1],
         r#"2025-01-01T00:00:00Z,USD,Virtual Machines,Microsoft,0.1,1234.000,"{""fund_org"":""NIH-2"",""pi_email"":""a@x.edu"",""project_id"":""p1""}","{""meter"":""Standard_D2""}""#
     );
-    assert!(lines[4].contains(",0.0000001,"), "{}", lines[4]);
-    assert!(read(dir.path().join("periods/2025-01/imports.yaml")).contains("run: run-new"));
-    ocb(dir.path())
-        .args(["build", "--no-pdf"])
+    assert!(lines[3].contains(",0.0000001,"), "{}", lines[3]);
+}
+
+/// The charges of a build, row by row, without the `file` and `line` columns
+/// (a CSV's line 2 is a Parquet file's row 1).
+fn charges_but_file(root: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = csv_rows(root.join("output/2025-01/charges.csv"));
+    let file = header.iter().position(|h| h == "file").unwrap();
+    let line = header.iter().position(|h| h == "line").unwrap();
+    assert_eq!(line, file + 1);
+    std::iter::once(header)
+        .chain(rows)
+        .map(|mut r| {
+            r.drain(file..=line);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn parquet_parts_kept_as_parquet_give_the_charges_a_row_by_row_import_gives() {
+    let jan = 1_735_689_600_000_000;
+    let drop = tempfile::tempdir().unwrap();
+    let parts = drop.path().join("parts");
+    // b.parquet repeats a.parquet's first row: the two are one charge twice, with two ids.
+    azure_parquet(&parts.join("a.parquet"), &[0.1, 0.2, 0.3], jan);
+    azure_parquet(&parts.join("b.parquet"), &[0.1, 1e-7, 12.345], jan);
+    let kept = repo();
+    import(kept.path(), &parts, "cloud")
+        .success()
+        .stdout(predicate::str::contains(
+            "periods/2025-01/cloud.parquet: new: 6 rows, billed USD 13.0450001",
+        ));
+    // The same parts and an empty CSV: a delivery read row by row, into gzip CSV.
+    let mixed = drop.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    for p in ["a.parquet", "b.parquet"] {
+        std::fs::copy(parts.join(p), mixed.join(p)).unwrap();
+    }
+    std::fs::write(mixed.join("z.csv"), "BillingPeriodStart,BilledCost\n").unwrap();
+    let by_rows = repo();
+    import(by_rows.path(), &mixed, "cloud")
+        .success()
+        .stdout(predicate::str::contains(
+            "periods/2025-01/cloud.csv.gz: new: 6 rows, billed USD 13.0450001",
+        ));
+    for root in [kept.path(), by_rows.path()] {
+        ocb(root).args(["build", "--no-pdf"]).assert().success();
+        assert_eq!(summary_billed(root, 0).0, "13.0450001");
+    }
+    let charges = charges_but_file(kept.path());
+    assert_eq!(charges, charges_but_file(by_rows.path()));
+    let id = charges[0].iter().position(|h| h == "id").unwrap();
+    assert_ne!(
+        charges[1][id], charges[4][id],
+        "a repeated row is a second charge"
+    );
+
+    // The same delivery again changes nothing; a newer one replaces the month,
+    // its totals before read from the Parquet file.
+    let before = tree(&kept.path().join("periods"));
+    ocb(kept.path())
+        .arg("import")
+        .arg(&parts)
+        .args(["--source", "cloud", "--force"])
         .assert()
-        .success();
-    assert_eq!(summary_billed(dir.path(), 0).0, "12.9450001");
-    let (header, rows) = csv_rows(dir.path().join("output/2025-01/charges.csv"));
-    let pi = header.iter().position(|h| h == "pi_email").unwrap();
-    assert_eq!(rows.iter().filter(|r| r[pi] == "b@x.edu").count(), 2);
+        .success()
+        .stdout(predicate::str::contains("unchanged"));
+    assert_eq!(tree(&kept.path().join("periods")), before);
+    std::fs::remove_file(parts.join("b.parquet")).unwrap();
+    ocb(kept.path())
+        .arg("import")
+        .arg(&parts)
+        .args(["--source", "cloud", "--force"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "periods/2025-01/cloud.parquet: replaced: 6 → 3 rows, billed USD 13.0450001 → USD 0.6",
+        ));
 }
 
 #[test]
@@ -511,6 +626,32 @@ fn a_parquet_billed_cost_holding_text_is_located() {
         &f,
         "cloud",
         "drop/cloud.parquet:2: column `BilledCost`:",
+    );
+}
+
+/// Parts that would be kept as Parquet are still checked row by row where
+/// anything is wrong, so the problem is located as in any other file.
+#[test]
+fn a_bad_row_in_parquet_parts_of_one_month_is_located() {
+    let dir = repo();
+    let jan = 1_735_689_600_000_000;
+    let parts = dir.path().join("drop/parts");
+    azure_parquet(&parts.join("a.parquet"), &[0.1, 0.2], jan);
+    azure_parquet(&parts.join("b.parquet"), &[1.0, f64::NAN, 2.0], jan);
+    refused(
+        dir.path(),
+        &parts,
+        "cloud",
+        "b.parquet:2: column `BilledCost`: `NaN` is not a number",
+    );
+    // A cost of 10^15 or more is over the period's limit, named at its row.
+    std::fs::remove_file(parts.join("b.parquet")).unwrap();
+    azure_parquet(&parts.join("b.parquet"), &[1.0, 2.0, 1e15], jan);
+    refused(
+        dir.path(),
+        &parts,
+        "cloud",
+        "b.parquet:3: column `BilledCost`: the period's BilledCost values add up to",
     );
 }
 
