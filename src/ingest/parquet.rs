@@ -47,6 +47,7 @@ pub fn read(
             return 0;
         }
     };
+    table.full = sink.keeps_charges();
     sink.header(&names);
     let mut record = csv::ByteRecord::new();
     let mut offset = 0;

@@ -22,6 +22,9 @@ impl RowSink for Totaller {
     fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
         add(&mut self.totals, &charge);
     }
+    fn keeps_charges(&self) -> bool {
+        false
+    }
 }
 
 fn add(t: &mut Totals, c: &Charge) {
@@ -273,6 +276,10 @@ pub fn merge(
 }
 
 impl RowSink for Splitter {
+    fn keeps_charges(&self) -> bool {
+        false
+    }
+
     fn header(&mut self, names: &csv::ByteRecord) {
         let key = |n: &[u8]| String::from_utf8_lossy(n).trim().to_ascii_lowercase();
         let part: Vec<String> = names.iter().map(key).collect();
