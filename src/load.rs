@@ -355,6 +355,7 @@ impl Table {
             file: &self.shown,
             line,
             header: &self.header,
+            empty: &self.empty,
         };
         let cells = row.cells(record)?;
         let strings = match self.full {
@@ -367,7 +368,6 @@ impl Table {
             &self.source,
             &self.currency,
             strings,
-            &self.empty,
             &mut self.seen,
         )
     }
@@ -542,6 +542,8 @@ struct RowCtx<'a> {
     file: &'a str,
     line: u64,
     header: &'a Header,
+    /// The text of columns a sink that does not keep charges never reads.
+    empty: &'a Arc<str>,
 }
 
 impl RowCtx<'_> {
@@ -606,7 +608,6 @@ impl RowCtx<'_> {
         currency: &str,
         // None: only amounts, dates and currency are read (no id, no texts).
         mut strings: Option<&mut Interner>,
-        empty: &Arc<str>,
         seen: &mut crate::charge::FastMap<[u8; 16], u32>,
     ) -> Result<Charge, Vec<Problem>> {
         let mut problems = Vec::new();
@@ -683,7 +684,7 @@ impl RowCtx<'_> {
         };
         let mut get = |s: &str| match strings.as_deref_mut() {
             Some(strings) => strings.get(s),
-            None => empty.clone(),
+            None => self.empty.clone(),
         };
         let (content, occurrence, extra, tags) = if full {
             let (content, occurrence) = self.identity(cells, source, seen);
