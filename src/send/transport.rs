@@ -50,13 +50,13 @@ impl Smtp {
         if host.is_empty() {
             bail!("{}: key `email.smtp.host`: empty", config_shown);
         }
-        let roots = extra_roots(config, root)?;
+        let roots = extra_roots(config, root, config_shown)?;
         // `Required`, never `Opportunistic`: a server without STARTTLS is an
         // error, not a reason to send in plain text.
         let tls = match config.tls {
             Tls::None => LettreTls::None,
-            Tls::Starttls => LettreTls::Required(params(host, &roots)?),
-            Tls::Tls => LettreTls::Wrapper(params(host, &roots)?),
+            Tls::Starttls => LettreTls::Required(params(host, &roots, config_shown)?),
+            Tls::Tls => LettreTls::Wrapper(params(host, &roots, config_shown)?),
         };
         let mut builder = SmtpTransport::builder_dangerous(host)
             .port(config.port)
@@ -68,7 +68,7 @@ impl Smtp {
             Tls::Tls => "TLS",
         };
         let mut describe = format!("{host}:{} ({mode})", config.port);
-        if let Some((creds, vars)) = credentials(config)? {
+        if let Some((creds, vars)) = credentials(config, config_shown)? {
             builder = builder.credentials(creds);
             describe.push_str(&format!(", credentials from {vars}"));
         }
@@ -114,35 +114,33 @@ fn tried(e: &SmtpError, retries: usize) -> String {
     }
 }
 
-fn params(host: &str, roots: &[Certificate]) -> Result<TlsParameters> {
+fn params(host: &str, roots: &[Certificate], shown: &str) -> Result<TlsParameters> {
     roots
         .iter()
         .fold(TlsParameters::builder(host.to_string()), |b, c| {
             b.add_root_certificate(c.clone())
         })
         .build()
-        .map_err(|e| {
-            anyhow!("ocb.yaml: key `email.smtp.host`: cannot set up TLS for `{host}`: {e}")
-        })
+        .map_err(|e| anyhow!("{shown}: key `email.smtp.host`: cannot set up TLS for `{host}`: {e}"))
 }
 
 /// The certificates of `email.smtp.ca_file`, each checked, so a bad file is
 /// named before anything is sent.
-fn extra_roots(config: &SmtpConfig, root: &Path) -> Result<Vec<Certificate>> {
+fn extra_roots(config: &SmtpConfig, root: &Path, shown: &str) -> Result<Vec<Certificate>> {
     let Some(file) = config.ca_file.as_deref() else {
         return Ok(vec![]);
     };
     let path = root.join(file);
     let text = std::fs::read(&path).map_err(|e| {
         anyhow!(
-            "ocb.yaml: key `email.smtp.ca_file`: cannot read `{}`: {e}",
+            "{shown}: key `email.smtp.ca_file`: cannot read `{}`: {e}",
             path.display()
         )
     })?;
     let pems: Vec<&[u8]> = split_pem(&text);
     if pems.is_empty() {
         bail!(
-            "ocb.yaml: key `email.smtp.ca_file`: `{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            "{shown}: key `email.smtp.ca_file`: `{}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             path.display()
         );
     }
@@ -150,7 +148,7 @@ fn extra_roots(config: &SmtpConfig, root: &Path) -> Result<Vec<Certificate>> {
         .map(|pem| {
             Certificate::from_pem(pem).map_err(|e| {
                 anyhow!(
-                    "ocb.yaml: key `email.smtp.ca_file`: `{}`: {e}",
+                    "{shown}: key `email.smtp.ca_file`: `{}`: {e}",
                     path.display()
                 )
             })
@@ -187,7 +185,7 @@ fn is_tls(e: &SmtpError) -> bool {
 
 /// Credentials when the user variable is set; the password must then be set
 /// too. Neither value is ever printed: only the variables' names are.
-fn credentials(config: &SmtpConfig) -> Result<Option<(Credentials, String)>> {
+fn credentials(config: &SmtpConfig, shown: &str) -> Result<Option<(Credentials, String)>> {
     let Some(user_var) = config.username_env.as_deref() else {
         return Ok(None);
     };
@@ -196,7 +194,7 @@ fn credentials(config: &SmtpConfig) -> Result<Option<(Credentials, String)>> {
         _ => return Ok(None),
     };
     let Some(pass_var) = config.password_env.as_deref() else {
-        bail!("ocb.yaml: key `email.smtp.password_env`: needed because ${user_var} is set");
+        bail!("{shown}: key `email.smtp.password_env`: needed because ${user_var} is set");
     };
     let password = std::env::var(pass_var).map_err(|_| {
         anyhow!("environment variable ${pass_var} (email.smtp.password_env) is not set, but ${user_var} is")
@@ -240,12 +238,12 @@ mod tests {
             password_env: Some("OCB_TEST_UNSET_PASS_4F2A".into()),
             ..SmtpConfig::default()
         };
-        assert!(credentials(&config).unwrap().is_none());
+        assert!(credentials(&config, "ocb.yaml").unwrap().is_none());
         let none = SmtpConfig {
             username_env: None,
             ..SmtpConfig::default()
         };
-        assert!(credentials(&none).unwrap().is_none());
+        assert!(credentials(&none, "ocb.yaml").unwrap().is_none());
     }
 
     #[test]
