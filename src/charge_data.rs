@@ -94,11 +94,11 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
     let mut pairs: Vec<(&str, &str)> = charges
         .iter()
         .map(|c| (&*c.attribution.project_id, &*c.attribution.pi_email))
-        .collect::<std::collections::HashSet<_>>()
+        .collect::<crate::charge::FastSet<_>>()
         .into_iter()
         .collect();
     pairs.sort_unstable();
-    let rank: std::collections::HashMap<(&str, &str), u32> = pairs
+    let rank: crate::charge::FastMap<(&str, &str), u32> = pairs
         .iter()
         .enumerate()
         .map(|(i, p)| (*p, i as u32))

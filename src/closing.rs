@@ -11,7 +11,7 @@ use crate::problem::Problem;
 use crate::site::{Site, StatementRef};
 use anyhow::{Context, Result, bail};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What `ocb close` did, or the problems that stopped it.
@@ -88,7 +88,7 @@ fn record(
     config_path: &Path,
 ) -> Result<Recorded> {
     let dir = &data.dir;
-    let numbers: HashMap<(&str, &str, &str, &str), &str> = data
+    let numbers: crate::charge::FastMap<(&str, &str, &str, &str), &str> = data
         .numbers
         .iter()
         .map(|(k, n)| {

@@ -8,7 +8,7 @@ use crate::rollup::{Group, StatementKey};
 use anyhow::Result;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 pub const CHARGES_HEADER: [&str; 23] = [
@@ -53,7 +53,7 @@ pub fn charges_csv(
     header.extend(carried.iter().map(|(_, shown)| shown.clone()));
     w.write_record(&header)?;
     // A million rows: looked up by borrowed keys, formatted into one buffer.
-    let statements: HashMap<(&str, &str, &str, &str), &str> = numbers
+    let statements: crate::charge::FastMap<(&str, &str, &str, &str), &str> = numbers
         .iter()
         .map(|(k, n)| {
             let key = (&*k.currency, &*k.pi, &*k.project, &*k.fund);
