@@ -1,7 +1,7 @@
 //! Attribute each charge to a PI, project and fund: from the configured tag
 //! keys first, then from `projects.yaml` (by project id, then by account).
 
-use crate::charge::{Attribution, Charge, Interner};
+use crate::charge::{Attribution, Charge, FastMap, Interner};
 use crate::config::TagKeys;
 use crate::projects::{Project, Projects};
 use std::sync::Arc;
@@ -12,11 +12,56 @@ pub fn attribute(
     projects: &Projects,
     strings: &mut Interner,
 ) {
+    // Rows of one resource repeat its tags and accounts: each distinct set of
+    // inputs is attributed once. Inputs are interned strings, told apart by
+    // address; the memo holds them, so an address is never reused meanwhile.
+    let mut memo: FastMap<[usize; 8], (Attribution, Vec<Arc<str>>)> = FastMap::default();
     for c in charges.iter_mut() {
-        c.attribution = attribution(c, keys, projects, strings);
+        let found = {
+            let inputs = inputs(c, keys);
+            let key = inputs.map(|v| v.map_or(0, |a| Arc::as_ptr(a) as *const u8 as usize));
+            match memo.get(&key) {
+                Some((a, _)) => a.clone(),
+                None => {
+                    let held = inputs.iter().flatten().map(|a| Arc::clone(a)).collect();
+                    let a = attribution(c, keys, projects, strings);
+                    memo.insert(key, (a.clone(), held));
+                    a
+                }
+            }
+        };
+        c.attribution = found;
         // Nothing after attribution reads the tags: free them (a million-row month).
         c.tags = Vec::new();
     }
+}
+
+/// Everything `attribution` reads of a charge: the tags of the configured
+/// keys (found as `tag` finds them) and the two account ids.
+fn inputs<'c>(c: &'c Charge, keys: &TagKeys) -> [Option<&'c Arc<str>>; 8] {
+    let find = |key: &str| {
+        c.tags
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .or_else(|| {
+                c.tags.iter().find(|(k, _)| {
+                    keys.prefixes
+                        .iter()
+                        .any(|p| k.strip_prefix(p.as_str()) == Some(key))
+                })
+            })
+            .map(|(_, v)| v)
+    };
+    [
+        find(&keys.project_id),
+        find(&keys.pi_email),
+        find(&keys.fund_org),
+        find(&keys.cost_center),
+        keys.reference_1.as_deref().and_then(find),
+        keys.reference_2.as_deref().and_then(find),
+        Some(&c.sub_account_id),
+        Some(&c.billing_account_id),
+    ]
 }
 
 fn attribution(
