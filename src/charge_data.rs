@@ -42,30 +42,52 @@ const FACETS: [(&str, usize); 5] = [
     ("state", 1),
 ];
 
-/// One charge as the charges page shows it.
-pub fn row(c: &Charge, config: &Config) -> [String; 13] {
+/// The cells of a row that are made rather than borrowed from the charge.
+struct Made {
+    flags: String,
+    billed: String,
+    list: String,
+    at: String,
+    n: String,
+}
+
+impl Made {
+    fn of(c: &Charge) -> Made {
+        Made {
+            flags: c
+                .flags
+                .iter()
+                .map(|f| f.code.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            billed: format(c.billed, &c.currency),
+            list: format(c.list, &c.currency),
+            at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
+            n: c.billed.to_string(),
+        }
+    }
+}
+
+/// One charge as the charges page shows it, in `COLUMNS` order.
+fn row<'a>(c: &'a Charge, config: &'a Config, made: &'a Made) -> [&'a str; 13] {
     [
-        c.id.clone(),
-        c.state.as_str().to_string(),
-        config.source_name(&c.source).to_string(),
-        c.attribution.pi_email.to_string(),
-        c.attribution.project_id.to_string(),
-        c.attribution.fund_org.to_string(),
-        c.service_name.to_string(),
+        &c.id,
+        c.state.as_str(),
+        config.source_name(&c.source),
+        &c.attribution.pi_email,
+        &c.attribution.project_id,
+        &c.attribution.fund_org,
+        &c.service_name,
         if c.resource_id.is_empty() {
-            c.resource_name.to_string()
+            &c.resource_name
         } else {
-            c.resource_id.to_string()
+            &c.resource_id
         },
-        c.flags
-            .iter()
-            .map(|f| f.code.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        format(c.billed, &c.currency),
-        format(c.list, &c.currency),
-        format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
-        c.billed.to_string(),
+        &made.flags,
+        &made.billed,
+        &made.list,
+        &made.at,
+        &made.n,
     ]
 }
 
@@ -138,9 +160,13 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
                 .iter()
                 .enumerate()
                 .map(|(f, set)| {
-                    set.iter()
+                    let mut has: Vec<u32> = set
+                        .iter()
                         .filter_map(|v| values[f].binary_search(v).ok().map(|i| i as u32))
-                        .collect()
+                        .collect();
+                    // In the values' order, whatever order the set kept.
+                    has.sort_unstable();
+                    has
                 })
                 .collect(),
         })
@@ -159,7 +185,8 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
     ids(written.into_iter().map(|(_, ids)| ids).collect(), dir)
 }
 
-type Facets = Vec<std::collections::BTreeSet<String>>;
+/// Per facet, the values a shard holds (sorted when the index is made).
+type Facets = Vec<crate::charge::FastSet<String>>;
 
 /// One shard file; its facet values and (id, shard) pairs.
 fn shard(
@@ -176,10 +203,11 @@ fn shard(
     let mut ids = Vec::with_capacity(rows.len());
     write!(w, "OCB_SHARD({n},[")?;
     for (i, c) in rows.iter().enumerate() {
-        let r = row(c, config);
+        let made = Made::of(c);
+        let r = row(c, config, &made);
         for (f, (_, col)) in FACETS.iter().enumerate() {
-            if !facets[f].contains(&r[*col]) {
-                facets[f].insert(r[*col].clone());
+            if !facets[f].contains(r[*col]) {
+                facets[f].insert(r[*col].to_string());
             }
         }
         if i > 0 {
