@@ -99,16 +99,19 @@ pub fn survey(path: &Path, shown: &str, source: &str, currency: &str) -> Option<
     }
     // As the import's splitter reads it: the first column named ProviderName
     // (or an alias), and its first non-empty value.
-    let provider = names
+    let provider = match names
         .iter()
         .position(|n| focus::field(&String::from_utf8_lossy(n)) == Some(Field::ProviderName))
-        .and_then(|i| coded(columns[i]))
-        .and_then(|c| {
+    {
+        Some(i) => {
+            let c = coded(columns[i])?;
             c.codes
                 .iter()
                 .find(|&&code| code != NULL && !focus::is_null(&c.texts[code as usize]))
                 .map(|&code| c.texts[code as usize].trim().to_string())
-        });
+        }
+        None => None,
+    };
 
     // Rows and billed per (month code, currency code); absolute sums per
     // month code for the precision limit (missing costs count as billed,
