@@ -140,13 +140,13 @@ pub fn read(dir: &PeriodDir) -> Result<Option<PeriodFile>, Problem> {
     }
 }
 
-/// `open` or `closed`; a broken period.yaml reads as `closed`, the safe side
-/// (the build reports the problem itself).
-pub fn status(dir: &PeriodDir) -> String {
+/// Open or closed; a broken period.yaml reads as closed, the safe side (the
+/// build reports the problem itself).
+pub fn status(dir: &PeriodDir) -> Status {
     match read(dir) {
-        Ok(Some(p)) => p.status.as_str().into(),
-        Ok(None) => "open".into(),
-        Err(_) => "closed".into(),
+        Ok(Some(p)) => p.status,
+        Ok(None) => Status::Open,
+        Err(_) => Status::Closed,
     }
 }
 

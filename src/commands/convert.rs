@@ -154,7 +154,7 @@ fn destination(g: &Global, args: &ConvertArgs, period: Period, source: &str) -> 
             dir,
             files: Vec::new(),
         };
-        if crate::close::status(&pd) == "closed" {
+        if crate::close::status(&pd) == crate::close::Status::Closed {
             bail!(
                 "period {period} is closed: `ocb reopen {period} --reason …` before replacing its inputs"
             );

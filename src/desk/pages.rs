@@ -52,7 +52,7 @@ fn rows(desk: &Desk, periods: &[crate::discover::PeriodDir]) -> Vec<minijinja::V
                 .collect();
             context! {
                 period => d.period.to_string(), name => d.period.long_name(),
-                status => crate::close::status(d), files => files,
+                status => crate::close::status(d).as_str(), files => files,
                 built => desk.out.join(d.period.to_string()).join("index.html").is_file(),
             }
         })

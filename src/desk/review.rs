@@ -64,7 +64,7 @@ pub fn held(desk: &Desk, url: &str) -> Reply {
             Reply::json(
                 200,
                 &json!({
-                    "period": dir.period, "status": crate::close::status(&dir),
+                    "period": dir.period, "status": crate::close::status(&dir).as_str(),
                     "held": held, "problems": strings(&problems),
                 }),
             )
@@ -107,7 +107,7 @@ fn holding_flag(c: &Charge) -> &'static str {
 pub fn decide(desk: &Desk, req: &mut tiny_http::Request) -> Result<Reply, Reply> {
     let r: Request = json(req)?;
     let dir = period_dir(desk, &r.period)?;
-    if crate::close::status(&dir) == "closed" {
+    if crate::close::status(&dir) == crate::close::Status::Closed {
         return Err(Reply::error(
             409,
             format!("{} is closed: reopen it before deciding", dir.period),

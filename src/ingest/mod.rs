@@ -463,15 +463,12 @@ fn note_closed(root: &Path, plan: &mut Plan) {
         if m.change == Change::Unchanged {
             continue;
         }
-        let yaml = root
-            .join("periods")
-            .join(m.period.to_string())
-            .join("period.yaml");
-        let Ok(text) = std::fs::read_to_string(&yaml) else {
-            continue;
+        let dir = crate::discover::PeriodDir {
+            period: m.period,
+            dir: root.join("periods").join(m.period.to_string()),
+            files: Vec::new(),
         };
-        let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
-        if value.get("status").and_then(|s| s.as_str()) == Some("closed") {
+        if crate::close::status(&dir) == crate::close::Status::Closed {
             plan.notes.push(format!(
                 "{} is closed: its differences will be posted as corrections in the first open period",
                 m.period
