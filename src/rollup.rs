@@ -1,10 +1,9 @@
-//! Rollups of a period's charges with polars: sums of list, contracted,
-//! effective and billed cost by currency and key. The only module that
-//! imports polars; everything it returns is plain structs of `Decimal`.
+//! Rollups of a period's charges: sums of list, contracted, effective and
+//! billed cost by currency and key, in one pass over the charges with exact
+//! integer sums. Everything it returns is plain structs of `Decimal`.
 
 use crate::charge::{Charge, State};
 use anyhow::{Result, anyhow};
-use polars::prelude::*;
 use rust_decimal::Decimal;
 
 /// Sums over a group of charges.
@@ -336,24 +335,142 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
         .map(|d| d.scale())
         .max()
         .unwrap_or(0);
+    // One pass: each charge's key words as codes and its amounts as integer
+    // counts of 10^-scale units, added into every grouping it belongs to.
     let mut dict = Dict::default();
-    let billed_code = dict.code(State::Billed.as_str());
-    let held_code = dict.code(State::Held.as_str());
-    let all = frame(charges, scale, &mut dict)?.lazy();
-    let billed = all.clone().filter(col("state").eq(lit(billed_code)));
-    let held = all.clone().filter(col("state").eq(lit(held_code)));
+    let mut states = Grouping::<StateKey>::new();
+    let mut statements = Grouping::<StatementKey>::new();
+    let mut services = Grouping::<ServiceKey>::new();
+    let mut resources = Grouping::<ResourceKey>::new();
+    let mut period_services = Grouping::<PeriodServiceKey>::new();
+    let mut held = Grouping::<HeldKey>::new();
+    for c in charges {
+        let codes = COLUMNS.map(|(_, word)| dict.code(word(c)));
+        let mut amounts = [0i128; 5];
+        for (a, d) in amounts.iter_mut().zip([
+            c.list,
+            c.contracted,
+            c.effective,
+            c.billed,
+            c.consumed_quantity.unwrap_or_default(),
+        ]) {
+            *a = mantissa(d, scale)?;
+        }
+        states.add(&codes, &amounts)?;
+        match c.state {
+            State::Billed => {
+                statements.add(&codes, &amounts)?;
+                services.add(&codes, &amounts)?;
+                resources.add(&codes, &amounts)?;
+                period_services.add(&codes, &amounts)?;
+            }
+            State::Held => held.add(&codes, &amounts)?,
+            State::Rejected => {}
+        }
+    }
     Ok(Rollup {
-        states: group(all, scale, &dict)?,
-        statements: group(billed.clone(), scale, &dict)?,
-        services: group(billed.clone(), scale, &dict)?,
-        resources: group(billed.clone(), scale, &dict)?,
-        period_services: group(billed, scale, &dict)?,
-        held: group(held, scale, &dict)?,
+        states: states.finish(scale, &dict)?,
+        statements: statements.finish(scale, &dict)?,
+        services: services.finish(scale, &dict)?,
+        resources: resources.finish(scale, &dict)?,
+        period_services: period_services.finish(scale, &dict)?,
+        held: held.finish(scale, &dict)?,
     })
 }
 
-/// Key strings as small integer codes: polars groups `u32` columns without
-/// copying every string of a million-row month into its own buffers.
+/// The words a charge is grouped by, by column name (`Key::COLUMNS`).
+type Word = for<'a> fn(&'a Charge) -> &'a str;
+const COLUMNS: [(&str, Word); 11] = [
+    ("state", |c| c.state.as_str()),
+    ("currency", |c| &c.currency),
+    ("pi", |c| &c.attribution.pi_email),
+    ("project", |c| &c.attribution.project_id),
+    ("fund", |c| &c.attribution.fund_org),
+    ("source", |c| &c.source),
+    ("kind", |c| kind(c).as_str()),
+    ("service_category", |c| &c.service_category),
+    ("service_name", |c| &c.service_name),
+    ("resource", |c| {
+        if c.resource_id.is_empty() {
+            &c.resource_name
+        } else {
+            &c.resource_id
+        }
+    }),
+    ("unit", |c| &c.consumed_unit),
+];
+
+/// The widest key (`ServiceKey`, `ResourceKey`).
+const WIDEST: usize = 9;
+
+/// One grouping being summed: per key (its columns' codes), the five sums
+/// in 10^-scale units and the count.
+struct Grouping<K> {
+    columns: Vec<usize>,
+    groups: crate::charge::FastMap<[u32; WIDEST], ([i128; 5], u64)>,
+    key: std::marker::PhantomData<K>,
+}
+
+impl<K: Key> Grouping<K> {
+    fn new() -> Grouping<K> {
+        let columns = K::COLUMNS
+            .iter()
+            .map(|name| COLUMNS.iter().position(|(n, _)| n == name).unwrap_or(0))
+            .collect();
+        Grouping {
+            columns,
+            groups: Default::default(),
+            key: std::marker::PhantomData,
+        }
+    }
+
+    fn add(&mut self, codes: &[u32; 11], amounts: &[i128; 5]) -> Result<()> {
+        let mut key = [0u32; WIDEST];
+        for (k, &i) in key.iter_mut().zip(&self.columns) {
+            *k = codes[i];
+        }
+        let (sums, count) = self.groups.entry(key).or_insert(([0; 5], 0));
+        for (s, a) in sums.iter_mut().zip(amounts) {
+            *s = s
+                .checked_add(*a)
+                .ok_or_else(|| anyhow!("rollup sum out of range"))?;
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// The groups with their keys decoded, sorted by key.
+    fn finish(self, scale: u32, dict: &Dict) -> Result<Vec<Group<K>>> {
+        let mut out = Vec::with_capacity(self.groups.len());
+        for (codes, (sums, count)) in self.groups {
+            let words: Vec<&str> = codes[..self.columns.len()]
+                .iter()
+                .map(|&code| dict.words.get(code as usize).copied().unwrap_or(""))
+                .collect();
+            let value = |m: i128| -> Result<Decimal> {
+                Decimal::try_from_i128_with_scale(m, scale)
+                    .map_err(|e| anyhow!("rollup sum out of range: {e}"))
+            };
+            out.push(Group {
+                key: K::decode(&words)?,
+                sums: Sums {
+                    list: value(sums[0])?,
+                    contracted: value(sums[1])?,
+                    effective: value(sums[2])?,
+                    billed: value(sums[3])?,
+                    quantity: value(sums[4])?,
+                    count,
+                },
+            });
+        }
+        // Codes are in order of first appearance: sort by the words themselves.
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+/// Key strings as small integer codes: a group's key is a few integers, not
+/// copies of every string of a million-row month.
 #[derive(Default)]
 struct Dict<'a> {
     /// By where the bytes are: charges share interned strings, so most
@@ -383,52 +500,6 @@ impl<'a> Dict<'a> {
     }
 }
 
-fn frame<'a>(charges: &'a [Charge], scale: u32, dict: &mut Dict<'a>) -> Result<DataFrame> {
-    let mut text = |name: &str, f: &dyn Fn(&'a Charge) -> &'a str| {
-        let codes: Vec<u32> = charges.iter().map(|c| dict.code(f(c))).collect();
-        UInt32Chunked::from_vec(name.into(), codes)
-            .into_series()
-            .into_column()
-    };
-    let mut columns = vec![
-        text("state", &|c| c.state.as_str()),
-        text("currency", &|c| &c.currency),
-        text("pi", &|c| &c.attribution.pi_email),
-        text("project", &|c| &c.attribution.project_id),
-        text("fund", &|c| &c.attribution.fund_org),
-        text("source", &|c| &c.source),
-        text("kind", &|c| kind(c).as_str()),
-        text("service_category", &|c| &c.service_category),
-        text("service_name", &|c| &c.service_name),
-        text("resource", &|c| {
-            if c.resource_id.is_empty() {
-                &c.resource_name
-            } else {
-                &c.resource_id
-            }
-        }),
-        text("unit", &|c| &c.consumed_unit),
-    ];
-    let money = |name: &str, f: &dyn Fn(&Charge) -> Decimal| -> Result<Column> {
-        let values = charges
-            .iter()
-            .map(|c| mantissa(f(c), scale))
-            .collect::<Result<Vec<i128>>>()?;
-        Ok(Int128Chunked::from_vec(name.into(), values)
-            .into_decimal_unchecked(38, scale as usize)
-            .into_series()
-            .into_column())
-    };
-    columns.push(money("list", &|c| c.list)?);
-    columns.push(money("contracted", &|c| c.contracted)?);
-    columns.push(money("effective", &|c| c.effective)?);
-    columns.push(money("billed", &|c| c.billed)?);
-    columns.push(money("quantity", &|c| {
-        c.consumed_quantity.unwrap_or_default()
-    })?);
-    DataFrame::new(charges.len(), columns).map_err(|e| anyhow!("building the rollup frame: {e}"))
-}
-
 /// A decimal as an integer count of 10^-scale units.
 fn mantissa(d: Decimal, scale: u32) -> Result<i128> {
     let up = 10i128
@@ -437,59 +508,6 @@ fn mantissa(d: Decimal, scale: u32) -> Result<i128> {
     d.mantissa()
         .checked_mul(up)
         .ok_or_else(|| anyhow!("amount {d} needs more than 38 digits at scale {scale}"))
-}
-
-fn group<K: Key>(frame: LazyFrame, scale: u32, dict: &Dict) -> Result<Vec<Group<K>>> {
-    let keys = K::COLUMNS;
-    let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-    let sums = ["list", "contracted", "effective", "billed", "quantity"];
-    let mut aggs: Vec<Expr> = sums.iter().map(|s| col(*s).sum()).collect();
-    aggs.push(len().alias("count"));
-    let df = frame
-        .group_by(by)
-        .agg(aggs)
-        .collect()
-        .map_err(|e| anyhow!("polars rollup: {e}"))?;
-    let key_cols = keys
-        .iter()
-        .map(|k| df.column(k).and_then(|c| c.u32().cloned()))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let sum_cols = sums
-        .iter()
-        .map(|s| df.column(s).and_then(|c| c.decimal().cloned()))
-        .collect::<PolarsResult<Vec<_>>>()?;
-    let counts = df.column("count")?.cast(&DataType::UInt64)?;
-    let counts = counts.u64()?;
-    let mut out = Vec::with_capacity(df.height());
-    for row in 0..df.height() {
-        let words: Vec<&str> = key_cols
-            .iter()
-            .map(|c| {
-                c.get(row)
-                    .and_then(|code| dict.words.get(code as usize))
-                    .copied()
-                    .unwrap_or("")
-            })
-            .collect();
-        let key = K::decode(&words)?;
-        let value = |i: usize| -> Result<Decimal> {
-            let m: i128 = sum_cols[i].physical().get(row).unwrap_or(0);
-            Decimal::try_from_i128_with_scale(m, scale)
-                .map_err(|e| anyhow!("rollup sum out of range: {e}"))
-        };
-        let sums = Sums {
-            list: value(0)?,
-            contracted: value(1)?,
-            effective: value(2)?,
-            billed: value(3)?,
-            quantity: value(4)?,
-            count: counts.get(row).unwrap_or(0),
-        };
-        out.push(Group { key, sums });
-    }
-    // Codes are in order of first appearance: sort by the words themselves.
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
 }
 
 /// The groups of one statement: groups come sorted by key, so they are one
@@ -595,7 +613,7 @@ mod tests {
     }
 
     #[test]
-    fn polars_totals_equal_plain_decimal_sums() {
+    fn rollup_totals_equal_plain_decimal_sums() {
         let mut s = Interner::default();
         let amounts = [
             "0.1",
