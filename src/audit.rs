@@ -98,7 +98,7 @@ pub fn audit(
     let dir = &data.dir;
     let mut inputs = crate::close::digests(dir)?;
     for name in ["period.yaml", crate::issued::FILE] {
-        if let Ok(d) = crate::close::sha256(&dir.dir.join(name)) {
+        if let Ok(d) = crate::digest::sha256(&dir.dir.join(name)) {
             inputs.insert(name.to_string(), d);
         }
     }

@@ -105,7 +105,15 @@ impl Cache {
             .iter()
             .flat_map(|p| files_under(&p.dir))
             .collect();
-        crate::parallel::map(files.len(), |i| crate::close::sha256(&files[i]).ok());
+        // Digests an earlier build made of files still unchanged are taken
+        // as they are: an unchanged year is not read again.
+        let remembered = repo.root.join(".ocb-cache").join("digests.msgpack");
+        crate::digest::recall(&remembered);
+        crate::parallel::map(files.len(), |i| crate::digest::sha256(&files[i]).ok());
+        if prune {
+            // Best effort: without it the next build reads the files again.
+            let _ = crate::digest::remember(&remembered, &repo.root);
+        }
         let mut h = Sha256::new();
         let mut put = |label: &str, value: &[u8]| {
             h.update(label.as_bytes());
@@ -178,7 +186,7 @@ impl Cache {
         h.update(dir.period.to_string().as_bytes());
         for path in files_under(&dir.dir) {
             let rel = path.strip_prefix(&dir.dir).unwrap_or(&path);
-            let digest = crate::close::sha256(&path)
+            let digest = crate::digest::sha256(&path)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
             h.update(format!("\n{}\0{digest}", rel.to_string_lossy()).as_bytes());
         }

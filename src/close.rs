@@ -7,7 +7,6 @@ use crate::discover::PeriodDir;
 use crate::problem::Problem;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// A period is open or closed; anything else in `status:` is a located error.
@@ -150,52 +149,6 @@ pub fn status(dir: &PeriodDir) -> Status {
     }
 }
 
-/// A file's sha256, streamed (a month's CSV need not fit in memory twice).
-/// Digests are remembered for the process (a build, or `ocb serve` across
-/// its rebuilds) by path and stamp: the cache key and the audit record read
-/// the same inputs.
-pub fn sha256(path: &std::path::Path) -> std::io::Result<String> {
-    use std::collections::HashMap;
-    use std::os::unix::fs::MetadataExt;
-    use std::sync::{Mutex, OnceLock};
-    // Size, inode, and change and modification times to the nanosecond: a
-    // file replaced by a rename (as ocb writes them) is a new inode.
-    type Stamp = (u64, u64, i64, i64, i64, i64);
-    type Seen = HashMap<std::path::PathBuf, (Stamp, String)>;
-    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
-    let meta = std::fs::metadata(path)?;
-    let stamp: Stamp = (
-        meta.len(),
-        meta.ino(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-    );
-    let seen = SEEN.get_or_init(Mutex::default);
-    if let Some((known, digest)) = seen.lock().ok().and_then(|m| m.get(path).cloned())
-        && known == stamp
-    {
-        return Ok(digest);
-    }
-    let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match std::io::Read::read(&mut file, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let digest = hex::encode(hasher.finalize());
-    if let Ok(mut m) = seen.lock() {
-        m.insert(path.to_path_buf(), (stamp, digest.clone()));
-    }
-    Ok(digest)
-}
-
 /// Digests of the inputs that decide a period: its CSVs and review.yaml.
 pub fn digests(dir: &PeriodDir) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -215,7 +168,8 @@ pub fn digests(dir: &PeriodDir) -> Result<BTreeMap<String, String>> {
     for (path, name) in names.chain(review) {
         out.insert(
             name,
-            sha256(&path).with_context(|| format!("cannot read `{}`", path.display()))?,
+            crate::digest::sha256(&path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?,
         );
     }
     Ok(out)
@@ -246,7 +200,11 @@ pub fn settings(root: &std::path::Path, config: &std::path::Path) -> BTreeMap<St
         ("projects.yaml", root.join("projects.yaml")),
     ]
     .into_iter()
-    .filter_map(|(name, path)| sha256(&path).ok().map(|d| (name.to_string(), d)))
+    .filter_map(|(name, path)| {
+        crate::digest::sha256(&path)
+            .ok()
+            .map(|d| (name.to_string(), d))
+    })
     .collect()
 }
 

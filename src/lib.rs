@@ -21,6 +21,7 @@ pub mod convert;
 pub mod correct;
 pub mod decisions;
 pub mod desk;
+pub mod digest;
 pub mod discover;
 pub mod doctor;
 pub mod flag;

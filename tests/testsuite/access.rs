@@ -283,7 +283,7 @@ fn admin_site_is_the_public_site_unchanged() {
     let b = per_pi.path().join("output/admin");
     assert_eq!(files(&a), files(&b));
     // The audit record digests ocb.yaml, which differs by `site.access` alone.
-    let digest = |root: &Path| ocb::close::sha256(&root.join("ocb.yaml")).expect("digest");
+    let digest = |root: &Path| ocb::digest::sha256(&root.join("ocb.yaml")).expect("digest");
     let (da, db) = (digest(public.path()), digest(per_pi.path()));
     for f in files(&a) {
         let read = |dir: &Path, d: &str| {

@@ -403,7 +403,7 @@ fn audit_json_names_inputs_version_and_commit() {
     let audit: Value = serde_json::from_str(&read(root.join("output/2025-01/audit.json"))).unwrap();
     assert_eq!(audit["repository"]["git"], false);
     assert_eq!(audit["ocb_version"], env!("CARGO_PKG_VERSION"));
-    let aws = ocb::close::sha256(&root.join("periods/2025-01/aws.csv")).unwrap();
+    let aws = ocb::digest::sha256(&root.join("periods/2025-01/aws.csv")).unwrap();
     assert_eq!(audit["inputs"]["aws.csv"], aws.as_str());
     assert!(audit["inputs"]["ocb.yaml"].is_string());
     git(&["init", "-q"]);
