@@ -155,6 +155,8 @@ pub fn periods(
     // Balances carry across periods: the ledger sees every period in order.
     let mut ledger = crate::ledger::Ledger::new(&repo.config, &repo.projects);
     for (i, dir) in repo.periods.iter().enumerate() {
+        // A period's cache key holds what it asks of projects.yaml.
+        repo.projects.trace_start();
         let prev = previous
             .as_ref()
             .filter(|(p, _)| *p == dir.period.prev())
@@ -186,8 +188,10 @@ pub fn periods(
             && let Some(entry) = c.read(dir.period)
         {
             let spike_totals: SourceTotals = entry.spike_totals.iter().cloned().collect();
-            if key_of(c, &spike_totals, &entry.data.rollup)? == entry.key
-                && c.whole(dir.period, &entry)
+            if entry.key.holds(
+                &key_of(c, &spike_totals, &entry.data.rollup)?,
+                &repo.projects,
+            ) && c.whole(dir.period, &entry)
             {
                 let now = crate::cache::previous_billed(prev_statements, &entry.data.rollup);
                 let statements = (now != entry.previous).then_some(now);
@@ -219,7 +223,7 @@ pub fn periods(
                 && data.held_now.is_empty();
             if let (Some((c, _)), true) = (cache, storable) {
                 data.cache = Use::Store {
-                    key: key_of(c, &data.spike_totals, &data.rollup)?,
+                    base: key_of(c, &data.spike_totals, &data.rollup)?,
                     previous: crate::cache::previous_billed(prev_statements, &data.rollup),
                 };
             }
@@ -289,8 +293,13 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                 let again = statements.is_some();
                 site.restore_period(data, entry.rows, again, &dir)?;
                 if let Some(previous) = statements
-                    && let Err(e) =
-                        cache.store(entry.key, previous, data, site.rows_of(period), &out)
+                    && let Err(e) = cache.store(
+                        entry.key.and_since(&repo.projects),
+                        previous,
+                        data,
+                        site.rows_of(period),
+                        &out,
+                    )
                 {
                     cache_warnings.push(format!("{period}: not cached: {e:#}"));
                 }
@@ -310,9 +319,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                 if let Some(p) = portals.as_mut() {
                     p.render_period(&repo, data, &root_dir)?;
                 }
-                if let (Use::Store { key, previous }, Some(cache)) = (other, &cache)
+                if let (Use::Store { base, previous }, Some(cache)) = (other, &cache)
                     && let Err(e) = cache.store(
-                        key,
+                        crate::cache::Key::new(base, &repo.projects),
                         previous,
                         data,
                         site.rows_of(period),

@@ -2,7 +2,8 @@
 //! period's build wrote and the data the rest of the build reads from it
 //! (rollup, statement numbers, statements), under a key that digests
 //! everything the period depends on. A stale entry would be a wrong bill, so
-//! the key is wide: see docs/CACHE.md for what it holds.
+//! the key is wide: see docs/OPERATIONS.md, "The per-period cache", for what
+//! it holds.
 
 use crate::build::Repo;
 use crate::discover::PeriodDir;
@@ -11,6 +12,7 @@ use crate::outputs::CurrencySummary;
 use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::problem::Problem;
+use crate::projects::{Lookup, Projects};
 use crate::rollup::{Rollup, StatementKey};
 use crate::site::StatementRef;
 use anyhow::{Context, Result};
@@ -21,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Changed whenever what an entry holds changes: old entries then miss.
-const FORMAT: &str = "ocb period cache 1";
+const FORMAT: &str = "ocb period cache 2";
 const ENTRY: &str = "entry.msgpack";
 const FILES: &str = "files";
 
@@ -33,17 +35,55 @@ const RENDERED_EACH_TIME: [&str; 2] = ["index.html", "audit.json"];
 pub struct Cache {
     dir: PathBuf,
     /// Digest of what every period depends on: this ocb binary, the config,
-    /// projects.yaml, the themes and the journal template.
+    /// the themes and the journal template. projects.yaml is in each entry's
+    /// `Key`, by the questions the period asked of it.
     global: String,
     /// Per period (by index): digest of the periods before it and their
     /// period.yaml.
     before: Vec<String>,
 }
 
+/// What a period's entry holds for: the digest of its inputs (`base`) and
+/// the answers projects.yaml gave to the questions its build asked.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Key {
+    pub base: String,
+    pub lookups: Vec<Lookup>,
+    pub projects: String,
+}
+
+impl Key {
+    /// The key of a period computed since `Projects::trace_start`.
+    pub fn new(base: String, projects: &Projects) -> Key {
+        let lookups = projects.trace_take();
+        Key {
+            projects: projects.digest(&lookups),
+            base,
+            lookups,
+        }
+    }
+
+    /// This key with what a restored period asked since (its statement
+    /// pages were rendered again).
+    pub fn and_since(mut self, projects: &Projects) -> Key {
+        self.lookups.extend(projects.trace_take());
+        self.lookups.sort();
+        self.lookups.dedup();
+        self.projects = projects.digest(&self.lookups);
+        self
+    }
+
+    /// Whether a period with inputs `base` would be computed as this entry's
+    /// was: same inputs, and the same answers from projects.yaml.
+    pub fn holds(&self, base: &str, projects: &Projects) -> bool {
+        self.base == base && projects.digest(&self.lookups) == self.projects
+    }
+}
+
 /// A period's cache entry.
 #[derive(Serialize, Deserialize)]
 pub struct Entry {
-    pub key: String,
+    pub key: Key,
     pub data: Snapshot,
     /// The spike rule's input for the next period.
     pub totals: Vec<((String, String, String), Decimal)>,
@@ -90,8 +130,8 @@ pub enum Use {
         entry: Box<Entry>,
         statements: Option<String>,
     },
-    /// Computed; store it under this key once rendered.
-    Store { key: String, previous: String },
+    /// Computed; store it under this key (`Key::base`) once rendered.
+    Store { base: String, previous: String },
 }
 
 impl Cache {
@@ -124,10 +164,6 @@ impl Cache {
         put("version", env!("CARGO_PKG_VERSION").as_bytes());
         put("binary", binary_identity().as_bytes());
         put("config", &read_or_absent(&repo.config_path));
-        put(
-            "projects",
-            &read_or_absent(&repo.root.join("projects.yaml")),
-        );
         if let Some(t) = &repo.config.journal.template {
             put("journal template", &read_or_absent(&repo.root.join(t)));
         }
@@ -227,7 +263,7 @@ impl Cache {
     /// period's previous one in one rename.
     pub fn store(
         &self,
-        key: String,
+        key: Key,
         previous: String,
         data: &PeriodData,
         rows: Vec<StatementRef>,

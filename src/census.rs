@@ -132,7 +132,7 @@ pub fn survey(repo: &Repo, only: Option<Period>) -> (Census, Vec<Problem>) {
     }
     census.unused = repo
         .projects
-        .list
+        .all()
         .iter()
         .filter(|p| !census.seen.iter().any(|s| s.id == p.id))
         .map(|p| p.id.clone())

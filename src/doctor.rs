@@ -176,7 +176,7 @@ fn projects(repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
     let no_fund: Vec<&str> = repo
         .projects
-        .list
+        .all()
         .iter()
         .filter(|p| p.fund_org.trim().is_empty())
         .map(|p| p.id.as_str())

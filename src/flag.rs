@@ -4,7 +4,7 @@
 use crate::charge::{Charge, Flag, FlagCode};
 use crate::config::{Config, RuleAction};
 use crate::period::Period;
-use crate::projects::Projects;
+use crate::projects::{Project, Projects};
 use regex::Regex;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -57,8 +57,13 @@ pub fn flag(
         duplicates[i] = !seen.insert((&c.source, c.content));
     }
     let spikes = spikes(totals, config, previous);
+    let listed = !projects.is_empty();
+    // One lookup per distinct (interned) project id, not per row.
+    let mut known: crate::charge::FastMap<*const u8, Option<&Project>> = Default::default();
     for (i, c) in charges.iter_mut().enumerate() {
-        let mut found = row_flags(c, period, rules, projects);
+        let id = &c.attribution.project_id;
+        let project = *known.entry(id.as_ptr()).or_insert_with(|| projects.get(id));
+        let mut found = row_flags(c, period, rules, listed, project);
         if duplicates[i] {
             found.push((
                 FlagCode::DuplicateRow,
@@ -93,7 +98,8 @@ fn row_flags(
     c: &Charge,
     period: Period,
     rules: &Rules,
-    projects: &Projects,
+    listed: bool,
+    project: Option<&Project>,
 ) -> Vec<(FlagCode, String)> {
     let a = &c.attribution;
     let mut f = Vec::new();
@@ -113,7 +119,7 @@ fn row_flags(
             FlagCode::MissingProjectId,
             "no project id in the tags, and no account mapped in projects.yaml".to_string(),
         ));
-    } else if !projects.is_empty() && projects.get(&a.project_id).is_none() {
+    } else if listed && project.is_none() {
         f.push((
             FlagCode::UnknownProject,
             format!("project `{}` is not in projects.yaml", a.project_id),
@@ -160,7 +166,7 @@ fn row_flags(
             format!("billed {} (a credit or refund)", c.billed),
         ));
     }
-    if let Some(end) = projects.get(&a.project_id).and_then(|p| p.end_date) {
+    if let Some(end) = project.and_then(|p| p.end_date) {
         let day = c.charge_period_start.unwrap_or(c.billing_period_start);
         if day > end {
             f.push((

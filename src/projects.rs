@@ -4,8 +4,10 @@
 use crate::problem::Problem;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -62,11 +64,35 @@ pub struct Pi {
 /// The directory, indexed by project id and by account.
 #[derive(Debug, Clone, Default)]
 pub struct Projects {
-    pub list: Vec<Project>,
+    list: Vec<Project>,
     by_id: HashMap<String, usize>,
     by_account: HashMap<String, usize>,
     /// Lowercased email → project.
     by_user: HashMap<String, usize>,
+    /// What was asked of the directory since `trace_start` (shared by
+    /// clones): a period depends on these answers only, so an edit to a
+    /// project it never asked about leaves its cache entry valid.
+    trace: Arc<Mutex<Option<BTreeSet<Lookup>>>>,
+}
+
+/// One question asked of projects.yaml. Its answer, under the current
+/// directory, is digested into a period's cache key (`Projects::digest`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Lookup {
+    /// `get`: the project with this id.
+    Id(String),
+    /// `position`: the project with this id and its place in the file.
+    Index(String),
+    Account(String),
+    User(String),
+    Path(String),
+    PiName(String),
+    /// Whether the directory lists any project.
+    Listed,
+    /// Every project with allocations.
+    Allocations,
+    /// The whole directory.
+    All,
 }
 
 impl Projects {
@@ -88,7 +114,68 @@ impl Projects {
             by_id,
             by_account,
             by_user,
+            trace: Arc::default(),
         }
+    }
+
+    /// Record the questions asked from now on (those before are forgotten).
+    pub fn trace_start(&self) {
+        *self.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(BTreeSet::new());
+    }
+
+    /// The questions asked since `trace_start`, which stops recording.
+    pub fn trace_take(&self) -> Vec<Lookup> {
+        let taken = self.trace.lock().unwrap_or_else(|e| e.into_inner()).take();
+        taken.unwrap_or_default().into_iter().collect()
+    }
+
+    fn note(&self, lookup: impl FnOnce() -> Lookup) {
+        if let Some(set) = self
+            .trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            set.insert(lookup());
+        }
+    }
+
+    /// A digest of the answers the directory gives now to `lookups`: equal
+    /// digests mean a computation that asked them would see the same
+    /// projects.yaml (a comment, or a project it never asked about, may
+    /// differ).
+    pub fn digest(&self, lookups: &[Lookup]) -> String {
+        let mut h = Sha256::new();
+        for l in lookups {
+            let answer = match l {
+                Lookup::Id(id) => {
+                    serde_json::to_string(&self.by_id.get(id).map(|&i| &self.list[i]))
+                }
+                Lookup::Index(id) => {
+                    serde_json::to_string(&self.by_id.get(id).map(|&i| (i, &self.list[i])))
+                }
+                Lookup::Account(a) => {
+                    serde_json::to_string(&self.by_account.get(a).map(|&i| &self.list[i]))
+                }
+                Lookup::User(u) => serde_json::to_string(&self.find_user(u)),
+                Lookup::Path(p) => serde_json::to_string(&self.find_path(p)),
+                Lookup::PiName(e) => serde_json::to_string(&self.find_pi_name(e)),
+                Lookup::Listed => serde_json::to_string(&self.list.is_empty()),
+                Lookup::Allocations => serde_json::to_string(
+                    &self
+                        .list
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| !p.allocations.is_empty())
+                        .collect::<Vec<_>>(),
+                ),
+                Lookup::All => serde_json::to_string(&self.list),
+            };
+            h.update(format!("{l:?}\0").as_bytes());
+            h.update(answer.unwrap_or_default().as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
     }
 
     /// Load `path` (absent: an empty directory). Problems are returned, not thrown.
@@ -138,16 +225,44 @@ impl Projects {
     }
 
     pub fn get(&self, id: &str) -> Option<&Project> {
+        self.note(|| Lookup::Id(id.to_string()));
         self.by_id.get(id).map(|&i| &self.list[i])
     }
 
+    /// The project with this id and its index in the file.
+    pub fn position(&self, id: &str) -> Option<(usize, &Project)> {
+        self.note(|| Lookup::Index(id.to_string()));
+        self.by_id.get(id).map(|&i| (i, &self.list[i]))
+    }
+
     pub fn by_account(&self, account: &str) -> Option<&Project> {
+        self.note(|| Lookup::Account(account.to_string()));
         self.by_account.get(account).map(|&i| &self.list[i])
+    }
+
+    /// Every project, in file order.
+    pub fn all(&self) -> &[Project] {
+        self.note(|| Lookup::All);
+        &self.list
+    }
+
+    /// The projects with allocations, with their index in the file.
+    pub fn with_allocations(&self) -> impl Iterator<Item = (usize, &Project)> {
+        self.note(|| Lookup::Allocations);
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.allocations.is_empty())
     }
 
     /// The project whose `paths` entry is the longest prefix of `path`, taken
     /// at a `/` boundary: `/ifs/lee` covers `/ifs/lee/x` but not `/ifs/leeward`.
     pub fn by_path(&self, path: &str) -> Option<&Project> {
+        self.note(|| Lookup::Path(path.to_string()));
+        self.find_path(path)
+    }
+
+    fn find_path(&self, path: &str) -> Option<&Project> {
         let mut best: Option<(usize, &Project)> = None;
         for p in &self.list {
             for prefix in &p.paths {
@@ -166,17 +281,28 @@ impl Projects {
 
     /// The project listing this email in `users` (case-insensitive).
     pub fn by_user(&self, email: &str) -> Option<&Project> {
+        self.note(|| Lookup::User(email.to_string()));
+        self.find_user(email)
+    }
+
+    fn find_user(&self, email: &str) -> Option<&Project> {
         self.by_user
             .get(&email.trim().to_lowercase())
             .map(|&i| &self.list[i])
     }
 
     pub fn is_empty(&self) -> bool {
+        self.note(|| Lookup::Listed);
         self.list.is_empty()
     }
 
     /// The PI's display name, when some project lists it.
     pub fn pi_name(&self, email: &str) -> Option<&str> {
+        self.note(|| Lookup::PiName(email.to_string()));
+        self.find_pi_name(email)
+    }
+
+    fn find_pi_name(&self, email: &str) -> Option<&str> {
         self.list
             .iter()
             .find(|p| p.pi.email.eq_ignore_ascii_case(email) && !p.pi.name.is_empty())
@@ -235,6 +361,37 @@ mod tests {
         assert_eq!(id("/ifs/lee/big/x"), Some("sub"));
         assert_eq!(id("/ifs/lee/bigger"), Some("lab"));
         assert_eq!(id("/ifs/leeward"), None);
+    }
+
+    #[test]
+    fn a_trace_digests_only_the_answers_it_asked_for() {
+        let before =
+            "- {id: a, pi: {email: a@x.edu}, accounts: ['1']}\n- {id: b, pi: {email: b@x.edu}}\n";
+        let (ps, _) = projects(before);
+        ps.trace_start();
+        ps.get("a");
+        ps.by_account("9");
+        let asked = ps.trace_take();
+        assert_eq!(
+            asked,
+            vec![Lookup::Id("a".into()), Lookup::Account("9".into())]
+        );
+        assert!(ps.trace_take().is_empty(), "the trace stops when taken");
+        let digest = |yaml: &str| projects(yaml).0.digest(&asked);
+        let was = digest(before);
+        // Another project edited, a comment: the same answers.
+        assert_eq!(
+            was,
+            digest(&format!("# note\n{}", before.replace("b@x", "c@x")))
+        );
+        // The project asked about, or an account that was missing, now found.
+        assert_ne!(was, digest(&before.replace("a@x", "z@x")));
+        assert_ne!(
+            was,
+            digest(&format!(
+                "{before}- {{id: c, pi: {{email: c@x.edu}}, accounts: ['9']}}\n"
+            ))
+        );
     }
 
     #[test]

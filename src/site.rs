@@ -139,7 +139,7 @@ impl Site {
         let root = "../".repeat(depth);
         // Allocations name every project's balances: the admin site only.
         let has_allocations =
-            self.portal.is_none() && self.projects.list.iter().any(|p| !p.allocations.is_empty());
+            self.portal.is_none() && self.projects.with_allocations().next().is_some();
         // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
         let up = if self.portal.is_some() { "../../" } else { "" };
         let portal = self

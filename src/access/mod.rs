@@ -91,7 +91,7 @@ pub fn rules(
     let mut out = Vec::new();
     for (pi, path) in portals {
         let mine: Vec<_> = projects
-            .list
+            .all()
             .iter()
             .filter(|p| p.pi.email.eq_ignore_ascii_case(pi))
             .collect();

@@ -295,7 +295,7 @@ impl Ledger {
             })
             .collect();
         let services = projects
-            .list
+            .all()
             .iter()
             .map(|p| {
                 (
@@ -743,10 +743,10 @@ impl Ledger {
             billed.entry(&s.project).or_default().insert(&s.currency);
         }
         for (project, currencies) in billed {
-            let Some(i) = self.projects.list.iter().position(|p| p.id == project) else {
+            let Some((i, found)) = self.projects.position(project) else {
                 continue;
             };
-            for (j, a) in self.projects.list[i].allocations.iter().enumerate() {
+            for (j, a) in found.allocations.iter().enumerate() {
                 let currency = a.currency.as_deref().unwrap_or(&self.currency);
                 let active = a.start < period.next().first_day() && a.end >= period.first_day();
                 if !active
@@ -783,7 +783,7 @@ impl Ledger {
         drawn_now: &HashMap<(String, usize), Decimal>,
     ) -> Vec<AllocationState> {
         let mut out = Vec::new();
-        for p in &self.projects.list {
+        for (_, p) in self.projects.with_allocations() {
             for (j, a) in p.allocations.iter().enumerate() {
                 let key = (p.id.clone(), j);
                 let currency = a.currency.clone().unwrap_or_else(|| self.currency.clone());

@@ -284,7 +284,7 @@ pub fn check_allocation_sources(
     sources: &BTreeSet<String>,
 ) -> Vec<Problem> {
     let mut out = Vec::new();
-    for (i, p) in projects.list.iter().enumerate() {
+    for (i, p) in projects.all().iter().enumerate() {
         for (j, a) in p.allocations.iter().enumerate() {
             out.extend(unknown_sources(&a.sources, sources, file, text, &|k| {
                 vec![

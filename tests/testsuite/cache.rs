@@ -144,14 +144,56 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
     .unwrap();
     step(root, "a file added to February", &[jan], &[feb]);
 
-    // What every period reads: projects.yaml, ocb.yaml, the theme.
-    let projects = read(root.join("projects.yaml"));
+    // projects.yaml: a period depends on the answers to what it asked of it.
+    // A comment, or a project no period names, changes no answer.
+    let projects_yaml = root.join("projects.yaml");
+    let projects = read(&projects_yaml);
+    std::fs::write(&projects_yaml, format!("# edited\n{projects}")).unwrap();
+    step(root, "a comment in projects.yaml", &[jan, feb], &[]);
     std::fs::write(
-        root.join("projects.yaml"),
-        format!("{projects}\n# edited\n"),
+        root.join("periods/2025-02/hpc.csv"),
+        "BillingPeriodStart,BilledCost,ServiceName,Tags\n2025-02-01,3.25,Cluster,\"{\"\"pi_email\"\":\"\"a@x.edu\"\",\"\"project_id\"\":\"\"p1\"\",\"\"fund_org\"\":\"\"NSF-1\"\"}\"\n2025-02-01,1.75,Cluster,\"{\"\"pi_email\"\":\"\"c@x.edu\"\",\"\"project_id\"\":\"\"p9\"\",\"\"fund_org\"\":\"\"NSF-9\"\"}\"\n",
     )
     .unwrap();
-    step(root, "projects.yaml", &[], &[jan, feb]);
+    step(
+        root,
+        "a row of an unlisted project in February",
+        &[jan],
+        &[feb],
+    );
+    let p9 = |root: &Path| {
+        read(root.join("output/2025-02/charges.csv"))
+            .lines()
+            .find(|l| l.contains(",p9,"))
+            .expect("p9's charge")
+            .to_string()
+    };
+    assert!(p9(root).contains("unknown_project"), "{}", p9(root));
+    // p9 listed: February asked about it (and is computed), January did not.
+    let projects = read(&projects_yaml);
+    std::fs::write(
+        &projects_yaml,
+        format!("{projects}- id: p9\n  name: Project Nine\n  pi: {{email: c@x.edu}}\n  fund_org: NSF-9\n"),
+    )
+    .unwrap();
+    step(root, "the unlisted project listed", &[jan], &[feb]);
+    assert!(!p9(root).contains("unknown_project"), "{}", p9(root));
+    let projects = read(&projects_yaml);
+    std::fs::write(
+        &projects_yaml,
+        format!("{projects}- id: p10\n  pi: {{email: d@x.edu}}\n  fund_org: NSF-10\n"),
+    )
+    .unwrap();
+    step(root, "a project no period names", &[jan, feb], &[]);
+    // Both months bill p2: its name is on both months' pages.
+    edit(&projects_yaml, "Project Two", "Project 2");
+    step(root, "a project both months bill", &[], &[jan, feb]);
+    for month in [jan, feb] {
+        let page = read(root.join(format!("output/{month}/statements/b-x-edu/p2.html")));
+        assert!(page.contains("Project 2") && !page.contains("Project Two"));
+    }
+
+    // What every period reads: ocb.yaml, the theme.
     edit(&root.join("ocb.yaml"), "name: HPC,", "name: HPC cluster,");
     step(root, "ocb.yaml", &[], &[jan, feb]);
     let theme = root.join("themes/default/templates");
