@@ -6,6 +6,10 @@ use crate::config::TagKeys;
 use crate::projects::{Project, Projects};
 use std::sync::Arc;
 
+/// An attribution, and the interned inputs it was made from (held, so that
+/// their addresses, the memo's key, are not reused).
+type Memo = (Arc<Attribution>, Vec<Arc<str>>);
+
 pub fn attribute(
     charges: &mut [Charge],
     keys: &TagKeys,
@@ -15,7 +19,7 @@ pub fn attribute(
     // Rows of one resource repeat its tags and accounts: each distinct set of
     // inputs is attributed once. Inputs are interned strings, told apart by
     // address; the memo holds them, so an address is never reused meanwhile.
-    let mut memo: FastMap<[usize; 8], (Attribution, Vec<Arc<str>>)> = FastMap::default();
+    let mut memo: FastMap<[usize; 8], Memo> = FastMap::default();
     for c in charges.iter_mut() {
         let found = {
             let inputs = inputs(c, keys);
@@ -24,15 +28,13 @@ pub fn attribute(
                 Some((a, _)) => a.clone(),
                 None => {
                     let held = inputs.iter().flatten().map(|a| Arc::clone(a)).collect();
-                    let a = attribution(c, keys, projects, strings);
+                    let a = Arc::new(attribution(c, keys, projects, strings));
                     memo.insert(key, (a.clone(), held));
                     a
                 }
             }
         };
         c.attribution = found;
-        // Nothing after attribution reads the tags: free them (a million-row month).
-        c.tags = Vec::new();
     }
 }
 
@@ -59,8 +61,8 @@ fn inputs<'c>(c: &'c Charge, keys: &TagKeys) -> [Option<&'c Arc<str>>; 8] {
         find(&keys.cost_center),
         keys.reference_1.as_deref().and_then(find),
         keys.reference_2.as_deref().and_then(find),
-        Some(&c.sub_account_id),
-        Some(&c.billing_account_id),
+        Some(&c.dims.sub_account_id),
+        Some(&c.dims.billing_account_id),
     ]
 }
 
@@ -79,7 +81,7 @@ fn attribution(
     let project_id = tag(&keys.project_id);
     let project: Option<&Project> = match project_id {
         Some(id) => projects.get(id),
-        None => [&*c.sub_account_id, &*c.billing_account_id]
+        None => [&*c.dims.sub_account_id, &*c.dims.billing_account_id]
             .into_iter()
             .filter(|a| !a.is_empty())
             .find_map(|a| projects.by_account(a)),

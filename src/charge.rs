@@ -127,6 +127,28 @@ pub struct Charge {
     pub effective: Decimal,
     pub has_list: bool,
     pub currency: Arc<str>,
+    pub consumed_quantity: Option<Decimal>,
+    /// Shared by the rows of one file that describe their charge alike.
+    pub dims: Arc<Dimensions>,
+    pub tags: Tags,
+    /// Hash of the row's content without its occurrence index: equal for duplicates.
+    pub content: [u8; 16],
+    /// Shared by the rows attributed alike (`attribute::attribute`).
+    pub attribution: Arc<Attribution>,
+    pub flags: Vec<Flag>,
+    pub state: State,
+    /// Index into the period's decisions, when one applies.
+    pub decision: Option<usize>,
+    /// Set on a correction to a closed period (see `correct`).
+    pub origin: Option<Box<Origin>>,
+}
+
+/// The text columns that describe a charge: what was used, where and how it
+/// is classed. The hourly rows of one resource repeat them, so rows share one
+/// `Arc<Dimensions>` (`load::Table`): a million-row month holds a few
+/// thousand of these, not a million.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dimensions {
     pub service_name: Arc<str>,
     pub service_category: Arc<str>,
     pub resource_id: Arc<str>,
@@ -134,22 +156,11 @@ pub struct Charge {
     pub charge_category: Arc<str>,
     pub charge_class: Arc<str>,
     pub description: Arc<str>,
-    pub consumed_quantity: Option<Decimal>,
     pub consumed_unit: Arc<str>,
     pub sub_account_id: Arc<str>,
     pub billing_account_id: Arc<str>,
-    pub tags: Vec<(Arc<str>, Arc<str>)>,
     /// Columns ocb gives no meaning to (`x_` and others), as (name, value).
     pub extra: Vec<(Arc<str>, Arc<str>)>,
-    /// Hash of the row's content without its occurrence index: equal for duplicates.
-    pub content: [u8; 16],
-    pub attribution: Attribution,
-    pub flags: Vec<Flag>,
-    pub state: State,
-    /// Index into the period's decisions, when one applies.
-    pub decision: Option<usize>,
-    /// Set on a correction to a closed period (see `correct`).
-    pub origin: Option<Box<Origin>>,
 }
 
 /// What a correction line corrects: a row of a closed period's statement.
@@ -182,15 +193,22 @@ impl Charge {
     }
 
     pub fn is_correction(&self) -> bool {
-        self.charge_class.eq_ignore_ascii_case("correction")
+        self.dims.charge_class.eq_ignore_ascii_case("correction")
     }
 }
+
+/// A charge's tags, as (key, value) pairs. Rows with the same Tags cell share
+/// one list (`Interner::tags`).
+pub type Tags = Arc<[(Arc<str>, Arc<str>)]>;
 
 /// Shares repeated strings (services, currencies, PIs) between charges, so a
 /// million-row month stays small in memory.
 #[derive(Default)]
 pub struct Interner {
     set: FastSet<Arc<str>>,
+    /// Tags cells read before, and their tags: an hourly export repeats each
+    /// resource's cell on every row.
+    tags: FastMap<Box<str>, Tags>,
 }
 
 /// Hash maps and sets on a million rows' hot paths: foldhash, several times
@@ -208,6 +226,21 @@ impl Interner {
         self.set.insert(a.clone());
         a
     }
+
+    /// The tags of a FOCUS Tags cell (`focus::parse_tags`), parsed once per
+    /// distinct cell.
+    pub fn tags(&mut self, cell: &str) -> Result<Tags, String> {
+        if let Some(t) = self.tags.get(cell) {
+            return Ok(t.clone());
+        }
+        let parsed = crate::focus::parse_tags(cell)?;
+        let tags: Tags = parsed
+            .into_iter()
+            .map(|(k, v)| (self.get(&k), self.get(&v)))
+            .collect();
+        self.tags.insert(cell.into(), tags.clone());
+        Ok(tags)
+    }
 }
 
 #[cfg(test)]
@@ -217,7 +250,7 @@ mod tests {
     fn a_charge_stays_small() {
         let size = std::mem::size_of::<super::Charge>();
         println!("size_of::<Charge>() = {size}");
-        // 536 + 8 for `origin` (a boxed, usually empty correction origin).
-        assert!(size <= 544, "Charge grew to {size} bytes");
+        // Tags, dimensions and attribution are shared between rows (an Arc each).
+        assert!(size <= 272, "Charge grew to {size} bytes");
     }
 }

@@ -77,11 +77,11 @@ fn row<'a>(c: &'a Charge, config: &'a Config, made: &'a Made) -> [&'a str; 13] {
         &c.attribution.pi_email,
         &c.attribution.project_id,
         &c.attribution.fund_org,
-        &c.service_name,
-        if c.resource_id.is_empty() {
-            &c.resource_name
+        &c.dims.service_name,
+        if c.dims.resource_id.is_empty() {
+            &c.dims.resource_name
         } else {
-            &c.resource_id
+            &c.dims.resource_id
         },
         &made.flags,
         &made.billed,

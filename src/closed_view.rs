@@ -76,13 +76,13 @@ fn identity(c: &Charge) -> String {
     format!(
         "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{}\u{1f}{}",
         c.source,
-        c.service_name,
-        c.resource_id,
-        c.resource_name,
-        c.charge_category,
+        c.dims.service_name,
+        c.dims.resource_id,
+        c.dims.resource_name,
+        c.dims.charge_category,
         c.charge_period_start,
-        c.sub_account_id,
-        c.description
+        c.dims.sub_account_id,
+        c.dims.description
     )
 }
 
@@ -196,10 +196,10 @@ fn line(
         (None, Some(_)) if own_row => "late row",
         _ => "added",
     };
-    let resource = if any.resource_id.is_empty() {
-        any.resource_name.to_string()
+    let resource = if any.dims.resource_id.is_empty() {
+        any.dims.resource_name.to_string()
     } else {
-        any.resource_id.to_string()
+        any.dims.resource_id.to_string()
     };
     let money = |d: Option<Decimal>| d.map(|d| format(d, currency)).unwrap_or_else(|| "—".into());
     (
@@ -207,7 +207,7 @@ fn line(
         CorrectionLine {
             change,
             source: source_name(&any.source),
-            service: crate::view::display(&any.service_name, "(no service name)"),
+            service: crate::view::display(&any.dims.service_name, "(no service name)"),
             resource,
             was: money(was),
             now: money(now),

@@ -52,7 +52,7 @@ pub fn correction(period: Period, statement: &str, removed: bool, row: &Charge) 
         c.effective = -c.effective;
         c.consumed_quantity = c.consumed_quantity.map(|q| -q);
     }
-    c.charge_class = Arc::from("Correction");
+    Arc::make_mut(&mut c.dims).charge_class = Arc::from("Correction");
     c.flags = Vec::new();
     c.state = State::Billed;
     c.decision = None;
@@ -183,24 +183,27 @@ mod tests {
             effective: d(billed),
             has_list: true,
             currency: s.get("USD"),
-            service_name: s.get("EC2"),
-            service_category: s.get(""),
-            resource_id: s.get(id),
-            resource_name: s.get(""),
-            charge_category: s.get("Usage"),
-            charge_class: s.get(""),
-            description: s.get(""),
             consumed_quantity: None,
-            consumed_unit: s.get(""),
-            sub_account_id: s.get(""),
-            billing_account_id: s.get(""),
-            tags: vec![],
-            extra: vec![],
+            dims: std::sync::Arc::new(crate::charge::Dimensions {
+                service_name: s.get("EC2"),
+                service_category: s.get(""),
+                resource_id: s.get(id),
+                resource_name: s.get(""),
+                charge_category: s.get("Usage"),
+                charge_class: s.get(""),
+                description: s.get(""),
+                consumed_unit: s.get(""),
+                sub_account_id: s.get(""),
+                billing_account_id: s.get(""),
+                extra: vec![],
+            }),
+            tags: Default::default(),
             content: [0; 16],
             attribution: Attribution {
                 pi_email: s.get("a@x.edu"),
                 ..Default::default()
-            },
+            }
+            .into(),
             flags: vec![],
             state: State::Billed,
             decision: None,

@@ -137,9 +137,13 @@ fn row_flags(
         ));
     }
     for (text, r) in &rules.patterns {
-        if [&c.service_name, &c.resource_id, &c.resource_name]
-            .iter()
-            .any(|v| r.is_match(v))
+        if [
+            &c.dims.service_name,
+            &c.dims.resource_id,
+            &c.dims.resource_name,
+        ]
+        .iter()
+        .any(|v| r.is_match(v))
         {
             f.push((FlagCode::PatternMatch, format!("matches pattern `{text}`")));
         }

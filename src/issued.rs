@@ -5,7 +5,7 @@
 //! it and what the inputs say now. Gzip-compressed CSV: deterministic bytes,
 //! readable with `zcat`, and a 1M-row month stays a few tens of MB.
 
-use crate::charge::{Attribution, Charge, Flag, Interner, Origin, State};
+use crate::charge::{Attribution, Charge, Flag, Interner, Origin, State, Tags};
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 use flate2::Compression;
@@ -110,20 +110,20 @@ fn record(statement: &str, state: &str, c: &Charge) -> Vec<String> {
         a.cost_center.to_string(),
         a.reference_1.to_string(),
         a.reference_2.to_string(),
-        c.service_name.to_string(),
-        c.service_category.to_string(),
-        c.resource_id.to_string(),
-        c.resource_name.to_string(),
-        c.charge_category.to_string(),
-        c.charge_class.to_string(),
-        c.description.to_string(),
-        c.sub_account_id.to_string(),
-        c.billing_account_id.to_string(),
+        c.dims.service_name.to_string(),
+        c.dims.service_category.to_string(),
+        c.dims.resource_id.to_string(),
+        c.dims.resource_name.to_string(),
+        c.dims.charge_category.to_string(),
+        c.dims.charge_class.to_string(),
+        c.dims.description.to_string(),
+        c.dims.sub_account_id.to_string(),
+        c.dims.billing_account_id.to_string(),
         c.currency.to_string(),
         c.consumed_quantity
             .map(|q| q.to_string())
             .unwrap_or_default(),
-        c.consumed_unit.to_string(),
+        c.dims.consumed_unit.to_string(),
         c.list.to_string(),
         c.contracted.to_string(),
         c.effective.to_string(),
@@ -179,14 +179,14 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
         other => anyhow::bail!("column `state`: unknown state `{other}`"),
     };
     let mut s = |i: usize| -> Arc<str> { strings.get(f(i)) };
-    let attribution = Attribution {
+    let attribution = Arc::new(Attribution {
         pi_email: s(9),
         project_id: s(10),
         fund_org: s(11),
         cost_center: s(12),
         reference_1: s(13),
         reference_2: s(14),
-    };
+    });
     let origin = match f(32) {
         "" => None,
         p => Some(Box::new(Origin {
@@ -217,22 +217,24 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
         effective: dec(29)?,
         has_list: f(31) == "1",
         currency: s(24),
-        service_name: s(15),
-        service_category: s(16),
-        resource_id: s(17),
-        resource_name: s(18),
-        charge_category: s(19),
-        charge_class: s(20),
-        description: s(21),
         consumed_quantity: match f(25) {
             "" => None,
             _ => Some(dec(25)?),
         },
-        consumed_unit: s(26),
-        sub_account_id: s(22),
-        billing_account_id: s(23),
-        tags: Vec::new(),
-        extra: Vec::new(),
+        dims: std::sync::Arc::new(crate::charge::Dimensions {
+            service_name: s(15),
+            service_category: s(16),
+            resource_id: s(17),
+            resource_name: s(18),
+            charge_category: s(19),
+            charge_class: s(20),
+            description: s(21),
+            consumed_unit: s(26),
+            sub_account_id: s(22),
+            billing_account_id: s(23),
+            extra: Vec::new(),
+        }),
+        tags: Tags::default(),
         content,
         attribution,
         flags: flags(f(6)),

@@ -1,7 +1,7 @@
 //! Load one FOCUS CSV into charges, streaming row by row. Every bad header,
 //! row and cell becomes a located problem; loading goes on to find them all.
 
-use crate::charge::{Attribution, Charge, Interner, State};
+use crate::charge::{Attribution, Charge, Dimensions, Interner, State, Tags};
 use crate::focus::{self, Field};
 use crate::money;
 use crate::problem::{Problem, shown};
@@ -303,11 +303,23 @@ pub struct Table {
     file_name: Arc<str>,
     source: Arc<str>,
     currency: String,
-    seen: crate::charge::FastMap<[u8; 16], u32>,
+    repeats: Repeats,
     /// Charges whole (ids, text columns, tags), or only what the checks and
     /// sums read (amounts, dates, currency): see `RowSink::keeps_charges`.
     pub full: bool,
     empty: Arc<str>,
+    /// Every row's attribution until `attribute` runs.
+    unattributed: Arc<Attribution>,
+    /// The dimensions of a row whose texts are not kept (`full` false).
+    undescribed: Arc<Dimensions>,
+}
+
+/// What a file's rows repeat: identical rows (their content hash, how many
+/// so far) and dimensions (by the addresses of their interned texts).
+#[derive(Default)]
+struct Repeats {
+    seen: crate::charge::FastMap<[u8; 16], u32>,
+    described: crate::charge::FastMap<[usize; 10], Arc<Dimensions>>,
 }
 
 impl Table {
@@ -326,9 +338,11 @@ impl Table {
                 file_name: Arc::from(shown_as),
                 source: strings.get(source),
                 currency: currency.to_string(),
-                seen: Default::default(),
+                repeats: Repeats::default(),
                 full: true,
                 empty: strings.get(""),
+                unattributed: Arc::default(),
+                undescribed: Arc::default(),
             }),
             None => Err(problems),
         }
@@ -356,6 +370,8 @@ impl Table {
             line,
             header: &self.header,
             empty: &self.empty,
+            unattributed: &self.unattributed,
+            undescribed: &self.undescribed,
         };
         let cells = row.cells(record)?;
         let strings = match self.full {
@@ -368,7 +384,7 @@ impl Table {
             &self.source,
             &self.currency,
             strings,
-            &mut self.seen,
+            &mut self.repeats,
         )
     }
 }
@@ -544,6 +560,8 @@ struct RowCtx<'a> {
     header: &'a Header,
     /// The text of columns a sink that does not keep charges never reads.
     empty: &'a Arc<str>,
+    unattributed: &'a Arc<Attribution>,
+    undescribed: &'a Arc<Dimensions>,
 }
 
 impl RowCtx<'_> {
@@ -608,7 +626,7 @@ impl RowCtx<'_> {
         currency: &str,
         // None: only amounts, dates and currency are read (no id, no texts).
         mut strings: Option<&mut Interner>,
-        seen: &mut crate::charge::FastMap<[u8; 16], u32>,
+        repeats: &mut Repeats,
     ) -> Result<Charge, Vec<Problem>> {
         let mut problems = Vec::new();
         let cell = |f: Field| {
@@ -638,12 +656,20 @@ impl RowCtx<'_> {
         };
         let billing_period_start = date(Field::BillingPeriodStart, &mut problems);
         let charge_period_start = date(Field::ChargePeriodStart, &mut problems);
+        // Parsed (once per distinct cell) when charges are kept; checked
+        // otherwise.
         let tags = match cell(Field::Tags) {
-            Some((i, c)) => focus::parse_tags(c).unwrap_or_else(|e| {
-                problems.push(self.problem(i, e));
-                Vec::new()
-            }),
-            None => Vec::new(),
+            Some((i, c)) => {
+                let parsed = match strings.as_deref_mut() {
+                    Some(strings) => strings.tags(c),
+                    None => focus::parse_tags(c).map(|_| Tags::default()),
+                };
+                parsed.unwrap_or_else(|e| {
+                    problems.push(self.problem(i, e));
+                    Tags::default()
+                })
+            }
+            None => Tags::default(),
         };
         if billed.is_none() && cell(Field::BilledCost).is_none() {
             let i = self.header.column(Field::BilledCost).unwrap_or(0);
@@ -687,7 +713,7 @@ impl RowCtx<'_> {
             None => self.empty.clone(),
         };
         let (content, occurrence, extra, tags) = if full {
-            let (content, occurrence) = self.identity(cells, source, seen);
+            let (content, occurrence) = self.identity(cells, source, &mut repeats.seen);
             let extra = self
                 .header
                 .fields
@@ -696,12 +722,50 @@ impl RowCtx<'_> {
                 .filter(|(_, f)| f.is_none())
                 .map(|(i, _)| (get(&self.header.names[i]), get(cells[i])))
                 .collect();
-            let tags = tags.into_iter().map(|(k, v)| (get(&k), get(&v))).collect();
             (content, occurrence, extra, tags)
         } else {
-            ([0; 16], 0, Vec::new(), Vec::new())
+            ([0; 16], 0, Vec::new(), Tags::default())
         };
         let mut text = |f: Field| get(cell(f).map(|(_, c)| c.trim()).unwrap_or(""));
+        let d = Dimensions {
+            service_name: text(Field::ServiceName),
+            service_category: text(Field::ServiceCategory),
+            resource_id: text(Field::ResourceId),
+            resource_name: text(Field::ResourceName),
+            charge_category: text(Field::ChargeCategory),
+            charge_class: text(Field::ChargeClass),
+            description: text(Field::ChargeDescription),
+            consumed_unit: text(Field::ConsumedUnit),
+            sub_account_id: text(Field::SubAccountId),
+            billing_account_id: text(Field::BillingAccountId),
+            extra,
+        };
+        let dims = if !full {
+            self.undescribed.clone()
+        } else if d.extra.is_empty() {
+            // Interned: equal texts are one address, and the memo's entry
+            // holds them, so an address is never reused meanwhile.
+            let key = [
+                &d.service_name,
+                &d.service_category,
+                &d.resource_id,
+                &d.resource_name,
+                &d.charge_category,
+                &d.charge_class,
+                &d.description,
+                &d.consumed_unit,
+                &d.sub_account_id,
+                &d.billing_account_id,
+            ]
+            .map(|s| Arc::as_ptr(s) as *const u8 as usize);
+            repeats
+                .described
+                .entry(key)
+                .or_insert_with(|| Arc::new(d))
+                .clone()
+        } else {
+            Arc::new(d)
+        };
         Ok(Charge {
             id: if full {
                 id(source, &content, occurrence)
@@ -719,21 +783,11 @@ impl RowCtx<'_> {
             effective: effective.unwrap_or(billed),
             has_list: list.is_some(),
             currency,
-            service_name: text(Field::ServiceName),
-            service_category: text(Field::ServiceCategory),
-            resource_id: text(Field::ResourceId),
-            resource_name: text(Field::ResourceName),
-            charge_category: text(Field::ChargeCategory),
-            charge_class: text(Field::ChargeClass),
-            description: text(Field::ChargeDescription),
             consumed_quantity,
-            consumed_unit: text(Field::ConsumedUnit),
-            sub_account_id: text(Field::SubAccountId),
-            billing_account_id: text(Field::BillingAccountId),
+            dims,
             tags,
-            extra,
             content,
-            attribution: Attribution::default(),
+            attribution: self.unattributed.clone(),
             flags: Vec::new(),
             state: State::Billed,
             decision: None,

@@ -91,12 +91,12 @@ pub fn charges_csv(
             &a.project_id,
             &a.fund_org,
             &a.cost_center,
-            &c.service_name,
-            &c.service_category,
-            &c.resource_id,
-            &c.resource_name,
-            &c.charge_category,
-            &c.charge_class,
+            &c.dims.service_name,
+            &c.dims.service_category,
+            &c.dims.resource_id,
+            &c.dims.resource_name,
+            &c.dims.charge_category,
+            &c.dims.charge_class,
         ] {
             w.write_field(cell(v).as_bytes())?;
         }
@@ -108,7 +108,7 @@ pub fn charges_csv(
         }
         w.write_field(statement)?;
         for (name, _) in &carried {
-            let v = c.extra.iter().find(|(k, _)| &**k == name.as_str());
+            let v = c.dims.extra.iter().find(|(k, _)| &**k == name.as_str());
             w.write_field(cell(v.map(|(_, v)| &**v).unwrap_or("")).as_bytes())?;
         }
         w.write_record(None::<&[u8]>)?;
@@ -123,7 +123,7 @@ pub fn charges_csv(
 fn carried_columns(charges: &[Charge]) -> Vec<(String, String)> {
     let names: std::collections::BTreeSet<&str> = charges
         .iter()
-        .flat_map(|c| c.extra.iter().map(|(k, _)| &**k))
+        .flat_map(|c| c.dims.extra.iter().map(|(k, _)| &**k))
         .collect();
     names
         .into_iter()

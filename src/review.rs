@@ -253,11 +253,11 @@ pub fn matches(rule: &Match, c: &Charge) -> bool {
             .flag
             .as_deref()
             .is_none_or(|f| c.flags.iter().any(|x| x.code.as_str() == f))
-        && eq(&rule.service_name, &c.service_name)
-        && eq(&rule.resource_id, &c.resource_id)
+        && eq(&rule.service_name, &c.dims.service_name)
+        && eq(&rule.resource_id, &c.dims.resource_id)
         && eq(&rule.project_id, &c.attribution.project_id)
         && eq(&rule.pi_email, &c.attribution.pi_email)
-        && eq(&rule.sub_account_id, &c.sub_account_id)
+        && eq(&rule.sub_account_id, &c.dims.sub_account_id)
 }
 
 fn check_set(set: &Set, rules: &Rules, projects: &Projects) -> Vec<String> {
@@ -286,7 +286,7 @@ fn check_set(set: &Set, rules: &Rules, projects: &Projects) -> Vec<String> {
 
 fn reassign(c: &mut Charge, set: Option<&Set>, strings: &mut crate::charge::Interner) {
     let Some(set) = set else { return };
-    let a = &mut c.attribution;
+    let a = std::sync::Arc::make_mut(&mut c.attribution);
     if let Some(v) = &set.pi_email {
         a.pi_email = strings.get(&v.to_ascii_lowercase());
     }
@@ -309,7 +309,7 @@ pub fn pending_entry(c: &Charge) -> String {
         .find(|f| f.holds)
         .map(|f| f.code.as_str())
         .unwrap_or("");
-    let what = [c.service_name.as_ref(), c.resource_id.as_ref()]
+    let what = [c.dims.service_name.as_ref(), c.dims.resource_id.as_ref()]
         .iter()
         .filter(|s| !s.is_empty())
         .copied()

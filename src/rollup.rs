@@ -312,7 +312,7 @@ pub fn kind(c: &Charge) -> LineKind {
     if c.is_correction() {
         return LineKind::Correction;
     }
-    match c.charge_category.to_ascii_lowercase().as_str() {
+    match c.dims.charge_category.to_ascii_lowercase().as_str() {
         "credit" => LineKind::Credit,
         "tax" => LineKind::Tax,
         "adjustment" => LineKind::Adjustment,
@@ -388,16 +388,16 @@ const COLUMNS: [(&str, Word); 11] = [
     ("fund", |c| &c.attribution.fund_org),
     ("source", |c| &c.source),
     ("kind", |c| kind(c).as_str()),
-    ("service_category", |c| &c.service_category),
-    ("service_name", |c| &c.service_name),
+    ("service_category", |c| &c.dims.service_category),
+    ("service_name", |c| &c.dims.service_name),
     ("resource", |c| {
-        if c.resource_id.is_empty() {
-            &c.resource_name
+        if c.dims.resource_id.is_empty() {
+            &c.dims.resource_name
         } else {
-            &c.resource_id
+            &c.dims.resource_id
         }
     }),
-    ("unit", |c| &c.consumed_unit),
+    ("unit", |c| &c.dims.consumed_unit),
 ];
 
 /// The widest key (`ServiceKey`, `ResourceKey`).
@@ -585,26 +585,29 @@ mod tests {
             effective: d(billed),
             has_list: true,
             currency: strings.get(currency),
-            service_name: strings.get("EC2"),
-            service_category: strings.get("Compute"),
-            resource_id: strings.get("i-1"),
-            resource_name: strings.get(""),
-            charge_category: strings.get("Usage"),
-            charge_class: strings.get(""),
-            description: strings.get(""),
             consumed_quantity: Some(d("1.5")),
-            consumed_unit: strings.get("Hours"),
-            sub_account_id: strings.get(""),
-            billing_account_id: strings.get(""),
-            tags: vec![],
-            extra: vec![],
+            dims: std::sync::Arc::new(crate::charge::Dimensions {
+                service_name: strings.get("EC2"),
+                service_category: strings.get("Compute"),
+                resource_id: strings.get("i-1"),
+                resource_name: strings.get(""),
+                charge_category: strings.get("Usage"),
+                charge_class: strings.get(""),
+                description: strings.get(""),
+                consumed_unit: strings.get("Hours"),
+                sub_account_id: strings.get(""),
+                billing_account_id: strings.get(""),
+                extra: vec![],
+            }),
+            tags: Default::default(),
             content: [0; 16],
             attribution: Attribution {
                 pi_email: strings.get(pi),
                 project_id: strings.get("p"),
                 fund_org: strings.get("F"),
                 ..Default::default()
-            },
+            }
+            .into(),
             flags: vec![],
             state,
             decision: None,

@@ -610,7 +610,7 @@ impl Site {
             rows => Serde(&rows), total => charges.len(), shown => rows.len(),
             pis => options(&|c| &c.attribution.pi_email), projects => options(&|c| &c.attribution.project_id),
             sources => options(&|c| &c.source).iter().map(|s| self.config.source_name(s).to_string()).collect::<Vec<_>>(),
-            services => options(&|c| &c.service_name),
+            services => options(&|c| &c.dims.service_name),
 
         })
     }
@@ -626,7 +626,7 @@ impl Site {
             let d = c.decision.map(|i| &data.decisions[i]);
             context! {
                 id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
-                billed => format(c.billed, &c.currency), service => &c.service_name, resource => &c.resource_id,
+                billed => format(c.billed, &c.currency), service => &c.dims.service_name, resource => &c.dims.resource_id,
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
                 flags => c.flags.iter().map(|f| context! { code => f.code.as_str(), detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code.as_str()) }).collect::<Vec<_>>(),
                 decision => d.map(|d| context! { kind => d.decision.as_str(), note => &d.note, by => &d.by, date => &d.date, line => d.line, bulk => d.rule.is_some() }),
@@ -935,11 +935,11 @@ fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
         pi: c.attribution.pi_email.to_string(),
         project: c.attribution.project_id.to_string(),
         fund: c.attribution.fund_org.to_string(),
-        service: c.service_name.to_string(),
-        resource: if c.resource_id.is_empty() {
-            c.resource_name.to_string()
+        service: c.dims.service_name.to_string(),
+        resource: if c.dims.resource_id.is_empty() {
+            c.dims.resource_name.to_string()
         } else {
-            c.resource_id.to_string()
+            c.dims.resource_id.to_string()
         },
         list: format(c.list, &c.currency),
         billed: format(c.billed, &c.currency),

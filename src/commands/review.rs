@@ -121,7 +121,7 @@ fn print_held(data: &PeriodData) {
                 dash(&a.pi_email),
                 dash(&a.project_id),
                 dash(&a.fund_org),
-                c.service_name
+                c.dims.service_name
             );
         }
     }

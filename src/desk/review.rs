@@ -83,9 +83,9 @@ fn held_row(c: &Charge) -> Held {
             .iter()
             .map(|f| f.code.as_str().to_string())
             .collect(),
-        service_name: c.service_name.to_string(),
-        resource_id: c.resource_id.to_string(),
-        sub_account_id: c.sub_account_id.to_string(),
+        service_name: c.dims.service_name.to_string(),
+        resource_id: c.dims.resource_id.to_string(),
+        sub_account_id: c.dims.sub_account_id.to_string(),
         pi_email: c.attribution.pi_email.to_string(),
         project_id: c.attribution.project_id.to_string(),
         fund_org: c.attribution.fund_org.to_string(),
