@@ -114,7 +114,8 @@ pub struct Flag {
 
 #[derive(Debug, Clone)]
 pub struct Charge {
-    pub id: String,
+    /// 12 hex digits (20 after a clash): kept inline, not on the heap.
+    pub id: compact_str::CompactString,
     pub source: Arc<str>,
     /// Path relative to the repository root, for messages and charges.csv.
     pub file: Arc<str>,

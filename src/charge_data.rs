@@ -214,7 +214,7 @@ fn shard(
             w.write_all(b",\n")?;
         }
         serde_json::to_writer(&mut w, &r)?;
-        ids.push((c.id.clone(), n));
+        ids.push((c.id.to_string(), n));
     }
     w.write_all(b"]);\n")?;
     w.flush()?;

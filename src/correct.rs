@@ -44,7 +44,7 @@ fn correction_id(period: Period, removed: bool, row: &Charge) -> String {
 /// The correction charge for `row` of `period`: added, or taken back.
 pub fn correction(period: Period, statement: &str, removed: bool, row: &Charge) -> Charge {
     let mut c = row.clone();
-    c.id = correction_id(period, removed, row);
+    c.id = correction_id(period, removed, row).into();
     if removed {
         c.billed = -c.billed;
         c.list = -c.list;
@@ -64,7 +64,7 @@ pub fn correction(period: Period, statement: &str, removed: bool, row: &Charge) 
         period,
         statement: statement.to_string(),
         removed,
-        target: row.id.clone(),
+        target: row.id.to_string(),
     }));
     c
 }
@@ -73,7 +73,7 @@ pub fn correction(period: Period, statement: &str, removed: bool, row: &Charge) 
 fn original(c: &Charge) -> Charge {
     let mut r = c.clone();
     if let Some(o) = c.origin.as_deref() {
-        r.id = o.target.clone();
+        r.id = o.target.as_str().into();
         if o.removed {
             r.billed = -r.billed;
             r.list = -r.list;
@@ -119,7 +119,7 @@ pub fn diff(
 /// Corrections waiting for the first open period, by id.
 #[derive(Default)]
 pub struct Pending {
-    by_id: BTreeMap<String, Charge>,
+    by_id: BTreeMap<compact_str::CompactString, Charge>,
 }
 
 impl Pending {

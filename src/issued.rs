@@ -97,7 +97,7 @@ fn record(statement: &str, state: &str, c: &Charge) -> Vec<String> {
     vec![
         statement.to_string(),
         state.to_string(),
-        c.id.clone(),
+        c.id.to_string(),
         c.source.to_string(),
         c.file.to_string(),
         c.line.to_string(),
@@ -204,7 +204,7 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
         content[i] = b;
     }
     let charge = Charge {
-        id,
+        id: id.into(),
         source: s(3),
         file: s(4),
         line: f(5).parse().unwrap_or(0),

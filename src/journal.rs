@@ -260,7 +260,7 @@ fn detail_csv(charges: &[Charge], period: Period) -> Result<Vec<u8>> {
                 &a.reference_2,
             ]
             .map(|s| neutralise(s));
-            let mut row = vec![period.to_string(), c.id.clone()];
+            let mut row = vec![period.to_string(), c.id.to_string()];
             row.extend(text);
             row.extend([fixed(amount), currency.to_string()]);
             w.write_record(&row)?;

@@ -770,7 +770,7 @@ impl RowCtx<'_> {
             id: if full {
                 id(source, &content, occurrence)
             } else {
-                String::new()
+                Default::default()
             },
             source: source.clone(),
             file: file.clone(),
@@ -826,14 +826,14 @@ impl RowCtx<'_> {
 }
 
 /// The charge id: 12 hex digits of a hash of content and occurrence.
-pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> String {
+pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::CompactString {
     let mut h = Sha256::new();
     h.update(source.as_bytes());
     h.update(content);
     h.update(occurrence.to_le_bytes());
     let d = h.finalize();
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(12);
+    let mut s = compact_str::CompactString::default();
     for b in &d[..6] {
         s.push(HEX[usize::from(b >> 4)] as char);
         s.push(HEX[usize::from(b & 15)] as char);

@@ -288,7 +288,7 @@ fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
     }
     for i in lengthen {
         let c = &mut charges[i];
-        c.id = format!("{}{}", c.id, hex::encode(&c.content[..4]));
+        c.id = format!("{}{}", c.id, hex::encode(&c.content[..4])).into();
     }
     problems
 }

@@ -573,7 +573,7 @@ mod tests {
     ) -> Charge {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         Charge {
-            id: String::new(),
+            id: Default::default(),
             source: strings.get("aws"),
             file: strings.get("f"),
             line: 2,

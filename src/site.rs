@@ -625,7 +625,7 @@ impl Site {
         let item = |c: &&Charge| {
             let d = c.decision.map(|i| &data.decisions[i]);
             context! {
-                id => &c.id, source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
+                id => c.id.as_str(), source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
                 billed => format(c.billed, &c.currency), service => &c.dims.service_name, resource => &c.dims.resource_id,
                 pi => &c.attribution.pi_email, project => &c.attribution.project_id, fund => &c.attribution.fund_org,
                 flags => c.flags.iter().map(|f| context! { code => f.code.as_str(), detail => &f.detail, holds => f.holds, hint => crate::hints::hint(f.code.as_str()) }).collect::<Vec<_>>(),
@@ -922,7 +922,7 @@ pub struct ChargeRow {
 
 fn charge_row(c: &Charge, config: &Config) -> ChargeRow {
     ChargeRow {
-        id: c.id.clone(),
+        id: c.id.to_string(),
         source: config.source_name(&c.source).to_string(),
         at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
         state: c.state.as_str(),

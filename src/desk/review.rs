@@ -75,7 +75,7 @@ pub fn held(desk: &Desk, url: &str) -> Reply {
 
 fn held_row(c: &Charge) -> Held {
     Held {
-        id: c.id.clone(),
+        id: c.id.to_string(),
         source: c.source.to_string(),
         flag: holding_flag(c).to_string(),
         flags: c
@@ -178,11 +178,11 @@ fn targets(r: &Request, charges: &[Charge]) -> Result<Vec<String>, Reply> {
     let ids: Vec<String> = match (&r.charge, &r.rule) {
         (Some(id), None) => held
             .filter(|c| c.id.eq_ignore_ascii_case(id))
-            .map(|c| c.id.clone())
+            .map(|c| c.id.to_string())
             .collect(),
         (None, Some(rule)) => held
             .filter(|c| crate::review::matches(rule, c))
-            .map(|c| c.id.clone())
+            .map(|c| c.id.to_string())
             .collect(),
         _ => {
             return Err(Reply::error(
@@ -243,7 +243,10 @@ fn entry(r: &Request, flag: &str, root: &Path) -> String {
 /// Per decided charge, the state it would end in; and totals by state.
 fn effect(targets: &[String], after: &[Charge]) -> serde_json::Value {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for c in after.iter().filter(|c| targets.contains(&c.id)) {
+    for c in after
+        .iter()
+        .filter(|c| targets.iter().any(|t| t == c.id.as_str()))
+    {
         *counts.entry(c.state.as_str()).or_default() += 1;
     }
     json!({"charges": targets.len(), "states": counts})
