@@ -189,12 +189,12 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
 type Facets = Vec<crate::charge::FastSet<String>>;
 
 /// One shard file; its facet values and (id, shard) pairs.
-fn shard(
+fn shard<'c>(
     n: usize,
-    rows: &[&Charge],
+    rows: &[&'c Charge],
     config: &Config,
     dir: &Path,
-) -> Result<(Facets, Vec<(String, usize)>)> {
+) -> Result<(Facets, Vec<(&'c str, usize)>)> {
     let path = dir.join(format!("{n:04}.js"));
     let file = std::fs::File::create(&path)
         .with_context(|| format!("cannot write `{}`", path.display()))?;
@@ -214,7 +214,7 @@ fn shard(
             w.write_all(b",\n")?;
         }
         serde_json::to_writer(&mut w, &r)?;
-        ids.push((c.id.to_string(), n));
+        ids.push((c.id.as_str(), n));
     }
     w.write_all(b"]);\n")?;
     w.flush()?;
@@ -222,8 +222,8 @@ fn shard(
 }
 
 /// `ids/XY.js`: which shard holds each id, by the id's first two characters.
-fn ids(per_shard: Vec<Vec<(String, usize)>>, dir: &Path) -> Result<()> {
-    let mut by_prefix: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
+    let mut by_prefix: BTreeMap<String, Vec<(&str, usize)>> = BTreeMap::new();
     for (id, n) in per_shard.into_iter().flatten() {
         let prefix: String = id.chars().take(2).collect();
         by_prefix.entry(prefix).or_default().push((id, n));
