@@ -58,6 +58,38 @@ impl RowSink for Vec<Charge> {
     }
 }
 
+/// A file's charges in blocks of `BLOCK` rows. A month's files are joined
+/// block by block, each freed once moved (`memory::configure` has blocks
+/// this size mapped apart), so a month's charges are never held twice.
+#[derive(Default)]
+pub struct Blocks(pub Vec<Vec<Charge>>);
+
+/// 16,384 charges, about 4.5 MB.
+const BLOCK: usize = 1 << 14;
+
+impl Blocks {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl RowSink for Blocks {
+    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+        match self.0.last_mut() {
+            Some(block) if block.len() < BLOCK => block.push(charge),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push(charge);
+                self.0.push(block);
+            }
+        }
+    }
+}
+
 pub fn load_file(
     path: &Path,
     shown_as: &str,

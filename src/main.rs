@@ -7,6 +7,7 @@ fn main() -> ExitCode {
     // Like other Unix tools, stop quietly when the reader of stdout goes away (`ocb review | head`).
     // SAFETY: restoring the default signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    ocb::memory::configure();
     let cli = ocb::cli::Cli::parse();
     let result = ocb::commands::run(cli);
     // After Ctrl-C the browser's death fails the build here too; the interrupt

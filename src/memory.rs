@@ -1,5 +1,18 @@
 //! Handing freed memory back to the system between periods.
 
+/// Allocations of 1 MiB and more get their own mapping, returned to the
+/// system when freed. glibc otherwise raises that threshold to the size of
+/// each large block freed (up to 32 MiB), and then keeps freed blocks of the
+/// month's charges (`load::Blocks`) in its heap while the month is joined:
+/// the charges would be held twice at the peak.
+pub fn configure() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a glibc tunable; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// glibc keeps the heap pages a period freed for later use, in the arena of
 /// the thread that freed them; the next period's loaders, on new threads,
 /// allocate elsewhere, and a year's peak grew to twice a month's. Trimming

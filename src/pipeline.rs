@@ -72,37 +72,48 @@ pub fn load(
     progress: &indicatif::ProgressBar,
 ) -> (Vec<Charge>, Vec<Problem>) {
     progress.set_message(dir.period.to_string());
-    let loaded: Vec<crate::load::Loaded> = crate::parallel::map(dir.files.len(), |i| {
-        let f = &dir.files[i];
-        let mut own = Interner::default();
-        let mut charges = Vec::new();
-        let (problems, rows) = crate::load::read_file(
-            &f.path,
-            &f.shown,
-            &f.source,
-            &config.currency,
-            &mut own,
-            &mut charges,
-            progress,
-        );
-        crate::load::Loaded {
-            charges,
-            problems,
-            rows,
-        }
-    });
-    let total: usize = loaded.iter().map(|l| l.charges.len()).sum();
+    let loaded: Vec<(crate::load::Blocks, Vec<Problem>)> =
+        crate::parallel::map(dir.files.len(), |i| {
+            let f = &dir.files[i];
+            let mut own = Interner::default();
+            // The first file's charges in one vector, the month's start;
+            // the others' in blocks, moved after it.
+            let mut first = Vec::new();
+            let mut blocks = crate::load::Blocks::default();
+            let sink: &mut dyn crate::load::RowSink = match i {
+                0 => &mut first,
+                _ => &mut blocks,
+            };
+            let (problems, _) = crate::load::read_file(
+                &f.path,
+                &f.shown,
+                &f.source,
+                &config.currency,
+                &mut own,
+                sink,
+                progress,
+            );
+            if i == 0 {
+                blocks.0.push(first);
+            }
+            (blocks, problems)
+        });
+    let total: usize = loaded.iter().map(|(b, _)| b.len()).sum();
     let mut problems = Vec::new();
     let mut charges: Vec<Charge> = Vec::new();
-    for mut l in loaded {
-        problems.append(&mut l.problems);
-        if charges.is_empty() {
-            // The first file's charges grow in place (a large block is
-            // remapped, not copied): a million charges are never held twice.
-            charges = l.charges;
-            charges.reserve_exact(total - charges.len());
-        } else {
-            charges.append(&mut l.charges);
+    for (blocks, mut found) in loaded {
+        problems.append(&mut found);
+        for block in blocks.0 {
+            if charges.is_empty() {
+                // Grown in place (a large vector is remapped, not copied);
+                // untouched capacity takes no memory.
+                charges = block;
+                charges.reserve_exact(total - charges.len());
+            } else {
+                // Each block is freed once moved: a month's charges are
+                // never held twice.
+                charges.extend(block);
+            }
         }
     }
     if config.billing.basis == crate::config::Basis::Effective {
