@@ -347,12 +347,28 @@ pub struct Table {
 }
 
 /// What a file's rows repeat: identical rows (their content hash, how many
-/// so far) and dimensions (by the addresses of their interned texts).
+/// so far) and dimensions (by their texts).
 #[derive(Default)]
 struct Repeats {
     seen: crate::charge::FastMap<[u8; 16], u32>,
-    described: crate::charge::FastMap<[usize; 10], Arc<Dimensions>>,
+    described: crate::charge::FastMap<Box<[u8]>, Arc<Dimensions>>,
+    /// The key of the row at hand (kept: one allocation per file).
+    key: Vec<u8>,
 }
+
+/// The text columns a `Dimensions` holds.
+const DESCRIBING: [Field; 10] = [
+    Field::ServiceName,
+    Field::ServiceCategory,
+    Field::ResourceId,
+    Field::ResourceName,
+    Field::ChargeCategory,
+    Field::ChargeClass,
+    Field::ChargeDescription,
+    Field::ConsumedUnit,
+    Field::SubAccountId,
+    Field::BillingAccountId,
+];
 
 impl Table {
     pub fn new(
@@ -758,45 +774,41 @@ impl RowCtx<'_> {
         } else {
             ([0; 16], 0, Vec::new(), Tags::default())
         };
-        let mut text = |f: Field| get(cell(f).map(|(_, c)| c.trim()).unwrap_or(""));
-        let d = Dimensions {
-            service_name: text(Field::ServiceName),
-            service_category: text(Field::ServiceCategory),
-            resource_id: text(Field::ResourceId),
-            resource_name: text(Field::ResourceName),
-            charge_category: text(Field::ChargeCategory),
-            charge_class: text(Field::ChargeClass),
-            description: text(Field::ChargeDescription),
-            consumed_unit: text(Field::ConsumedUnit),
-            sub_account_id: text(Field::SubAccountId),
-            billing_account_id: text(Field::BillingAccountId),
-            extra,
-        };
-        let dims = if !full {
-            self.undescribed.clone()
-        } else if d.extra.is_empty() {
-            // Interned: equal texts are one address, and the memo's entry
-            // holds them, so an address is never reused meanwhile.
-            let key = [
-                &d.service_name,
-                &d.service_category,
-                &d.resource_id,
-                &d.resource_name,
-                &d.charge_category,
-                &d.charge_class,
-                &d.description,
-                &d.consumed_unit,
-                &d.sub_account_id,
-                &d.billing_account_id,
-            ]
-            .map(|s| Arc::as_ptr(s) as *const u8 as usize);
-            repeats
-                .described
-                .entry(key)
-                .or_insert_with(|| Arc::new(d))
-                .clone()
-        } else {
-            Arc::new(d)
+        let trimmed = |f: Field| cell(f).map(|(_, c)| c.trim()).unwrap_or("");
+        // A row's describing texts, each with its length: rows alike share
+        // one `Dimensions`, found without interning its ten texts again.
+        let key = &mut repeats.key;
+        key.clear();
+        for f in DESCRIBING.iter().filter(|_| full) {
+            let t = trimmed(*f);
+            key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            key.extend_from_slice(t.as_bytes());
+        }
+        let dims = match repeats.described.get(&key[..]) {
+            _ if !full => self.undescribed.clone(),
+            Some(d) if extra.is_empty() => d.clone(),
+            _ => {
+                let mut text = |f: Field| get(trimmed(f));
+                let d = Arc::new(Dimensions {
+                    service_name: text(Field::ServiceName),
+                    service_category: text(Field::ServiceCategory),
+                    resource_id: text(Field::ResourceId),
+                    resource_name: text(Field::ResourceName),
+                    charge_category: text(Field::ChargeCategory),
+                    charge_class: text(Field::ChargeClass),
+                    description: text(Field::ChargeDescription),
+                    consumed_unit: text(Field::ConsumedUnit),
+                    sub_account_id: text(Field::SubAccountId),
+                    billing_account_id: text(Field::BillingAccountId),
+                    extra,
+                });
+                if d.extra.is_empty() {
+                    repeats
+                        .described
+                        .insert(repeats.key.as_slice().into(), d.clone());
+                }
+                d
+            }
         };
         Ok(Charge {
             id: if full {
