@@ -185,7 +185,7 @@ pub fn periods(
         let mut hit = None;
         if let Some((c, _)) = cache
             && computed != Some(dir.period)
-            && let Some(entry) = c.read(dir.period)
+            && let Some(mut entry) = c.read(dir.period)
         {
             let spike_totals: SourceTotals = entry.spike_totals.iter().cloned().collect();
             if entry.key.holds(
@@ -195,8 +195,16 @@ pub fn periods(
             {
                 let now = crate::cache::previous_billed(prev_statements, &entry.data.rollup);
                 let statements = (now != entry.previous).then_some(now);
+                // Statement pages rendered again read the resources.
+                let resources = match statements {
+                    Some(_) => c.resources(dir.period),
+                    None => Some(Vec::new()),
+                };
                 // Correction lines are charges: not in the entry.
-                if statements.is_none() || !entry.corrections {
+                if let Some(resources) = resources
+                    && (statements.is_none() || !entry.corrections)
+                {
+                    entry.data.rollup.resources = resources;
                     hit = Some((Box::new(entry), statements));
                 }
             }

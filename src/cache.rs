@@ -13,7 +13,7 @@ use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::problem::Problem;
 use crate::projects::{Lookup, Projects};
-use crate::rollup::{Rollup, StatementKey};
+use crate::rollup::{Group, ResourceKey, Rollup, StatementKey};
 use crate::site::StatementRef;
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
@@ -23,8 +23,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Changed whenever what an entry holds changes: old entries then miss.
-const FORMAT: &str = "ocb period cache 2";
+const FORMAT: &str = "ocb period cache 3";
 const ENTRY: &str = "entry.msgpack";
+/// The rollup's resources, read only when statement pages are rendered
+/// again: most of an entry's bytes (65,000 groups for a million rows).
+const RESOURCES: &str = "resources.msgpack";
 const FILES: &str = "files";
 
 /// Files of a period folder rendered again on every build: they name the
@@ -235,9 +238,16 @@ impl Cache {
         self.dir.join(period.to_string())
     }
 
-    /// The period's entry, if there is one.
+    /// The period's entry, if there is one, without its rollup's resources
+    /// (`resources`).
     pub fn read(&self, period: Period) -> Option<Entry> {
         let bytes = std::fs::read(self.entry_dir(period).join(ENTRY)).ok()?;
+        rmp_serde::from_slice(&bytes).ok()
+    }
+
+    /// The resources of the entry's rollup.
+    pub fn resources(&self, period: Period) -> Option<Vec<Group<ResourceKey>>> {
+        let bytes = std::fs::read(self.entry_dir(period).join(RESOURCES)).ok()?;
         rmp_serde::from_slice(&bytes).ok()
     }
 
@@ -294,10 +304,20 @@ impl Cache {
             c.surcharges = Decimal::ZERO;
             c.due = Decimal::ZERO;
         }
+        let resources =
+            rmp_serde::to_vec(&data.rollup.resources).context("cannot encode a cache entry")?;
+        crate::write::file(&tmp.join(RESOURCES), &resources)?;
         let entry = Entry {
             key,
             data: Snapshot {
-                rollup: data.rollup.clone(),
+                rollup: Rollup {
+                    states: data.rollup.states.clone(),
+                    statements: data.rollup.statements.clone(),
+                    services: data.rollup.services.clone(),
+                    resources: Vec::new(),
+                    period_services: data.rollup.period_services.clone(),
+                    held: data.rollup.held.clone(),
+                },
                 currencies,
                 numbers: data.numbers.clone(),
                 stale: data.stale.clone(),
