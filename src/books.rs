@@ -282,6 +282,9 @@ impl Books {
             }
         }
         data.corrected_in = self.posted_in.get(&dir.period).cloned().unwrap_or_default();
+        // The branch taken depends on projects.yaml's bytes: part of the
+        // period's cache key.
+        repo.projects.read_text();
         let settings = crate::close::settings(&repo.root, &repo.config_path);
         let changed = crate::close::changed_inputs(dir, &file)?;
         if changed.is_empty() && settings == file.settings {

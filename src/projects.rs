@@ -69,6 +69,8 @@ pub struct Projects {
     by_account: HashMap<String, usize>,
     /// Lowercased email → project.
     by_user: HashMap<String, usize>,
+    /// sha256 of the file's text ("absent" without one).
+    text_digest: String,
     /// What was asked of the directory since `trace_start` (shared by
     /// clones): a period depends on these answers only, so an edit to a
     /// project it never asked about leaves its cache entry valid.
@@ -93,6 +95,8 @@ pub enum Lookup {
     Allocations,
     /// The whole directory.
     All,
+    /// The file's bytes, comments included (`read_text`).
+    Text,
 }
 
 impl Projects {
@@ -114,8 +118,16 @@ impl Projects {
             by_id,
             by_account,
             by_user,
+            text_digest: "absent".to_string(),
             trace: Arc::default(),
         }
+    }
+
+    /// Record that the caller depends on the file's bytes, comments
+    /// included: a closed period compares them with the digest recorded
+    /// when it was closed (`close::settings`).
+    pub fn read_text(&self) {
+        self.note(|| Lookup::Text);
     }
 
     /// Record the questions asked from now on (those before are forgotten).
@@ -170,6 +182,7 @@ impl Projects {
                         .collect::<Vec<_>>(),
                 ),
                 Lookup::All => serde_json::to_string(&self.list),
+                Lookup::Text => Ok(self.text_digest.clone()),
             };
             h.update(format!("{l:?}\0").as_bytes());
             h.update(answer.unwrap_or_default().as_bytes());
@@ -180,6 +193,14 @@ impl Projects {
 
     /// Load `path` (absent: an empty directory). Problems are returned, not thrown.
     pub fn load(path: &Path, shown_as: &str) -> (Projects, Vec<Problem>) {
+        let (mut projects, problems) = Projects::parse(path, shown_as);
+        if let Ok(bytes) = std::fs::read(path) {
+            projects.text_digest = hex::encode(Sha256::digest(&bytes));
+        }
+        (projects, problems)
+    }
+
+    fn parse(path: &Path, shown_as: &str) -> (Projects, Vec<Problem>) {
         let text = match crate::yaml_file::text(path, shown_as) {
             Ok(Some(t)) => t,
             Ok(None) => return (Projects::default(), vec![]),

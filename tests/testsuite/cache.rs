@@ -222,6 +222,26 @@ fn the_cache_notices_every_kind_of_input_and_a_cached_build_equals_an_uncached_o
     ocb(root).args(["close", jan]).assert().success();
     step(root, "January closed", &[], &[jan, feb]);
     step(root, "nothing changed after the close", &[jan, feb], &[]);
+    // A closed period compares projects.yaml's bytes with those it was
+    // closed with. A new project listed first claims the account of one of
+    // January's rows, a project January's record never names: January is
+    // computed, finds the row moved, and February posts the correction.
+    let projects = read(&projects_yaml);
+    std::fs::write(
+        &projects_yaml,
+        format!("- id: p11\n  pi: {{email: c@x.edu}}\n  fund_org: NSF-11\n  accounts: [\"acct-1\"]\n{projects}"),
+    )
+    .unwrap();
+    step(
+        root,
+        "an account of closed January claimed",
+        &[],
+        &[jan, feb],
+    );
+    assert!(read(root.join("output/2025-02/charges.csv")).contains(",p11,"));
+    std::fs::write(&projects_yaml, projects).unwrap();
+    step(root, "the claim taken back", &[jan, feb], &[]);
+    assert!(!read(root.join("output/2025-02/charges.csv")).contains(",p11,"));
 
     // A damaged entry is computed again, not trusted.
     let entry = root.join(".ocb-cache/periods/2025-02/files/charges.csv");
