@@ -16,11 +16,12 @@
 
 use crate::charge::Charge;
 use crate::config::Config;
-use crate::money::format;
+use crate::money::format_into;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -42,29 +43,41 @@ const FACETS: [(&str, usize); 5] = [
     ("state", 1),
 ];
 
-/// The cells of a row that are made rather than borrowed from the charge.
+/// The cells of a row that are made rather than borrowed from the charge,
+/// made again in the same buffers for each row of a shard.
+#[derive(Default)]
 struct Made {
     flags: String,
     billed: String,
     list: String,
     at: String,
     n: String,
+    scratch: String,
 }
 
 impl Made {
-    fn of(c: &Charge) -> Made {
-        Made {
-            flags: c
-                .flags
-                .iter()
-                .map(|f| f.code.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            billed: format(c.billed, &c.currency),
-            list: format(c.list, &c.currency),
-            at: format!("{}:{}", c.file.rsplit('/').next().unwrap_or(""), c.line),
-            n: c.billed.to_string(),
+    fn fill(&mut self, c: &Charge) {
+        self.flags.clear();
+        for (i, f) in c.flags.iter().enumerate() {
+            if i > 0 {
+                self.flags.push(' ');
+            }
+            self.flags.push_str(f.code.as_str());
         }
+        self.billed.clear();
+        format_into(&mut self.billed, &mut self.scratch, c.billed, &c.currency);
+        self.list.clear();
+        format_into(&mut self.list, &mut self.scratch, c.list, &c.currency);
+        self.at.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.at,
+            "{}:{}",
+            c.file.rsplit('/').next().unwrap_or(""),
+            c.line
+        );
+        self.n.clear();
+        let _ = write!(self.n, "{}", c.billed);
     }
 }
 
@@ -202,8 +215,9 @@ fn shard<'c>(
     let mut facets: Facets = vec![Default::default(); FACETS.len()];
     let mut ids = Vec::with_capacity(rows.len());
     write!(w, "OCB_SHARD({n},[")?;
+    let mut made = Made::default();
     for (i, c) in rows.iter().enumerate() {
-        let made = Made::of(c);
+        made.fill(c);
         let r = row(c, config, &made);
         for (f, (_, col)) in FACETS.iter().enumerate() {
             if !facets[f].contains(r[*col]) {

@@ -2,6 +2,7 @@
 //! to the cent with the remainder allocated so totals reconcile exactly.
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use std::fmt::Write;
 
 /// Parse a cost cell exactly. Plain decimals and E-notation are accepted;
 /// currency symbols, thousands separators and decimal commas are refused with
@@ -106,16 +107,26 @@ fn symbol(currency: &str) -> Option<&'static str> {
 
 /// `$1,234.50`, `-$12.00`, `1,234.50 NOK`: rounded to the minor unit, with separators.
 pub fn format(amount: Decimal, currency: &str) -> String {
+    let mut out = String::new();
+    format_into(&mut out, &mut String::new(), amount, currency);
+    out
+}
+
+/// `format`, appended to `out`; `scratch` is working space. A million rows
+/// of the charge browser are formatted without an allocation each.
+pub fn format_into(out: &mut String, scratch: &mut String, amount: Decimal, currency: &str) {
     let rounded = round(amount, currency);
-    let digits = plain(rounded.abs(), minor_units(currency));
-    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
-        "-"
-    } else {
-        ""
-    };
-    match symbol(currency) {
-        Some(sym) => format!("{sign}{sym}{digits}"),
-        None => format!("{sign}{digits} {currency}"),
+    if rounded.is_sign_negative() && !rounded.is_zero() {
+        out.push('-');
+    }
+    let sym = symbol(currency);
+    if let Some(sym) = sym {
+        out.push_str(sym);
+    }
+    digits_into(out, scratch, rounded.abs(), minor_units(currency));
+    if sym.is_none() {
+        out.push(' ');
+        out.push_str(currency);
     }
 }
 
@@ -133,21 +144,28 @@ pub fn format_whole(amount: Decimal, currency: &str) -> String {
 
 /// A non-negative amount with thousands separators and exactly `dp` decimals.
 fn plain(amount: Decimal, dp: u32) -> String {
+    let mut out = String::new();
+    digits_into(&mut out, &mut String::new(), amount, dp);
+    out
+}
+
+/// `plain`, appended to `out`; `scratch` is working space.
+fn digits_into(out: &mut String, scratch: &mut String, amount: Decimal, dp: u32) {
     let mut fixed = amount;
     fixed.rescale(dp);
-    let text = fixed.to_string();
-    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    let mut grouped = String::new();
+    scratch.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(scratch, "{fixed}");
+    let (int, frac) = scratch.split_once('.').unwrap_or((scratch.as_str(), ""));
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
+            out.push(',');
         }
-        grouped.push(c);
+        out.push(c);
     }
     if dp > 0 {
-        format!("{grouped}.{frac}")
-    } else {
-        grouped
+        out.push('.');
+        out.push_str(frac);
     }
 }
 
