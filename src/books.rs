@@ -282,10 +282,13 @@ impl Books {
             }
         }
         data.corrected_in = self.posted_in.get(&dir.period).cloned().unwrap_or_default();
-        // The branch taken depends on projects.yaml's bytes: part of the
-        // period's cache key.
-        repo.projects.read_text();
-        let settings = crate::close::settings(&repo.root, &repo.config_path);
+        // projects.yaml as this build read it (not read again: it may have
+        // been saved since), part of the period's cache key.
+        let mut settings = crate::close::settings(&repo.root, &repo.config_path);
+        match repo.projects.file_digest() {
+            Some(d) => settings.insert("projects.yaml".to_string(), d.to_string()),
+            None => settings.remove("projects.yaml"),
+        };
         let changed = crate::close::changed_inputs(dir, &file)?;
         if changed.is_empty() && settings == file.settings {
             return Ok(data);

@@ -103,7 +103,7 @@ pub fn survey(repo: &Repo, only: Option<Period>) -> (Census, Vec<Problem>) {
             problems.append(&mut found);
             continue;
         }
-        // Attribution frees the tags: take the PI names first.
+        // The PI names, by tag, before the rows are attributed.
         let names: Vec<Option<Arc<str>>> = charges
             .iter()
             .map(|c| c.tag(name_key).map(|n| strings.get(n.trim())))

@@ -210,6 +210,10 @@ pub struct Interner {
     /// Tags cells read before, and their tags: an hourly export repeats each
     /// resource's cell on every row.
     tags: FastMap<Box<str>, Tags>,
+    /// Cells looked up and not found: when most are new (a tag unique to
+    /// each row), the cells are no longer kept.
+    tag_cells: usize,
+    tag_misses: usize,
 }
 
 /// Hash maps and sets on a million rows' hot paths: foldhash, several times
@@ -231,6 +235,7 @@ impl Interner {
     /// The tags of a FOCUS Tags cell (`focus::parse_tags`), parsed once per
     /// distinct cell.
     pub fn tags(&mut self, cell: &str) -> Result<Tags, String> {
+        self.tag_cells += 1;
         if let Some(t) = self.tags.get(cell) {
             return Ok(t.clone());
         }
@@ -239,7 +244,13 @@ impl Interner {
             .into_iter()
             .map(|(k, v)| (self.get(&k), self.get(&v)))
             .collect();
-        self.tags.insert(cell.into(), tags.clone());
+        self.tag_misses += 1;
+        let unrepeated = self.tag_misses > 4096 && self.tag_misses * 2 > self.tag_cells;
+        if unrepeated {
+            self.tags = FastMap::default();
+        } else {
+            self.tags.insert(cell.into(), tags.clone());
+        }
         Ok(tags)
     }
 }

@@ -354,6 +354,27 @@ struct Repeats {
     described: crate::charge::FastMap<Box<[u8]>, Arc<Dimensions>>,
     /// The key of the row at hand (kept: one allocation per file).
     key: Vec<u8>,
+    /// Rows not found in `described`, and whether it is still worth
+    /// keeping: a file whose rows rarely repeat (a column unique to each
+    /// row) would hold a copy of every row's texts for nothing.
+    rows: usize,
+    misses: usize,
+    unrepeated: bool,
+}
+
+impl Repeats {
+    /// The row at hand (`key`) was not found: remember its dimensions,
+    /// unless most rows so far were new.
+    fn missed(&mut self, d: Arc<Dimensions>) {
+        self.misses += 1;
+        if self.misses > 4096 && self.misses * 2 > self.rows {
+            self.unrepeated = true;
+            self.described = Default::default();
+        }
+        if !self.unrepeated {
+            self.described.insert(self.key.as_slice().into(), d);
+        }
+    }
 }
 
 /// The text columns a `Dimensions` holds.
@@ -782,34 +803,40 @@ impl RowCtx<'_> {
             Some(strings) => strings.get(s),
             None => self.empty.clone(),
         };
-        let (content, occurrence, extra, tags) = if full {
-            let (content, occurrence) = self.identity(cells, source, &mut repeats.seen);
-            let extra = self
-                .header
+        let (content, occurrence) = match full {
+            true => self.identity(cells, source, &mut repeats.seen),
+            false => ([0; 16], 0),
+        };
+        let trimmed = |f: Field| cell(f).map(|(_, c)| c.trim()).unwrap_or("");
+        // Columns ocb gives no meaning to: their names are the file's.
+        let extra_columns = || {
+            self.header
                 .fields
                 .iter()
                 .enumerate()
                 .filter(|(_, f)| f.is_none())
-                .map(|(i, _)| (get(&self.header.names[i]), get(cells[i])))
-                .collect();
-            (content, occurrence, extra, tags)
-        } else {
-            ([0; 16], 0, Vec::new(), Tags::default())
+                .map(|(i, _)| i)
         };
-        let trimmed = |f: Field| cell(f).map(|(_, c)| c.trim()).unwrap_or("");
-        // A row's describing texts, each with its length: rows alike share
-        // one `Dimensions`, found without interning its ten texts again.
+        // A row's describing texts and other cells, each with its length:
+        // rows alike share one `Dimensions`, found without interning its
+        // texts again.
+        repeats.rows += 1;
         let key = &mut repeats.key;
         key.clear();
-        for f in DESCRIBING.iter().filter(|_| full) {
-            let t = trimmed(*f);
-            key.extend_from_slice(&(t.len() as u32).to_le_bytes());
-            key.extend_from_slice(t.as_bytes());
+        if full && !repeats.unrepeated {
+            let texts = DESCRIBING.iter().map(|f| trimmed(*f));
+            for t in texts.chain(extra_columns().map(|i| cells[i])) {
+                key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+                key.extend_from_slice(t.as_bytes());
+            }
         }
         let dims = match repeats.described.get(&key[..]) {
             _ if !full => self.undescribed.clone(),
-            Some(d) if extra.is_empty() => d.clone(),
-            _ => {
+            Some(d) => d.clone(),
+            None => {
+                let extra = extra_columns()
+                    .map(|i| (get(&self.header.names[i]), get(cells[i])))
+                    .collect();
                 let mut text = |f: Field| get(trimmed(f));
                 let d = Arc::new(Dimensions {
                     service_name: text(Field::ServiceName),
@@ -824,11 +851,7 @@ impl RowCtx<'_> {
                     billing_account_id: text(Field::BillingAccountId),
                     extra,
                 });
-                if d.extra.is_empty() {
-                    repeats
-                        .described
-                        .insert(repeats.key.as_slice().into(), d.clone());
-                }
+                repeats.missed(d.clone());
                 d
             }
         };
@@ -905,4 +928,33 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::Com
         s.push(HEX[usize::from(b & 15)] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_alike_share_their_dimensions_and_keep_their_own_other_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        std::fs::write(
+            &path,
+            "BillingPeriodStart,BilledCost,ServiceName,ResourceId,x_Zone\n\
+             2025-01-01,1.00,EC2, i-1 ,a\n\
+             2025-01-01,2.00,EC2,i-1,a\n\
+             2025-01-01,3.00,EC2,i-1,b\n",
+        )
+        .unwrap();
+        let mut strings = Interner::default();
+        let loaded = load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let c = &loaded.charges;
+        assert!(Arc::ptr_eq(&c[0].dims, &c[1].dims), "trimmed texts are alike");
+        assert!(!Arc::ptr_eq(&c[1].dims, &c[2].dims));
+        let zone = |i: usize| c[i].dims.extra[0].1.to_string();
+        assert_eq!((zone(0), zone(2)), ("a".to_string(), "b".to_string()));
+        assert_eq!(&*c[0].dims.resource_id, "i-1");
+        assert_eq!(&*c[0].dims.extra[0].0, "x_Zone");
+    }
 }

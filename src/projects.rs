@@ -123,11 +123,13 @@ impl Projects {
         }
     }
 
-    /// Record that the caller depends on the file's bytes, comments
-    /// included: a closed period compares them with the digest recorded
+    /// sha256 of the file's bytes as this directory was read from them
+    /// (None without a file); the caller depends on them, comments
+    /// included. A closed period compares them with the digest recorded
     /// when it was closed (`close::settings`).
-    pub fn read_text(&self) {
+    pub fn file_digest(&self) -> Option<&str> {
         self.note(|| Lookup::Text);
+        (self.text_digest != "absent").then_some(self.text_digest.as_str())
     }
 
     /// Record the questions asked from now on (those before are forgotten).
@@ -177,8 +179,7 @@ impl Projects {
                     &self
                         .list
                         .iter()
-                        .enumerate()
-                        .filter(|(_, p)| !p.allocations.is_empty())
+                        .filter(|p| !p.allocations.is_empty())
                         .collect::<Vec<_>>(),
                 ),
                 Lookup::All => serde_json::to_string(&self.list),
@@ -193,15 +194,25 @@ impl Projects {
 
     /// Load `path` (absent: an empty directory). Problems are returned, not thrown.
     pub fn load(path: &Path, shown_as: &str) -> (Projects, Vec<Problem>) {
-        let (mut projects, problems) = Projects::parse(path, shown_as);
-        if let Ok(bytes) = std::fs::read(path) {
-            projects.text_digest = hex::encode(Sha256::digest(&bytes));
-        }
+        // One read: the digest is of the bytes parsed.
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (Projects::default(), vec![]);
+            }
+            Err(e) => {
+                let problem = Problem::file(shown_as, format!("cannot read: {e}"));
+                return (Projects::default(), vec![problem]);
+            }
+        };
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let (mut projects, problems) = Projects::parse(bytes, shown_as);
+        projects.text_digest = digest;
         (projects, problems)
     }
 
-    fn parse(path: &Path, shown_as: &str) -> (Projects, Vec<Problem>) {
-        let text = match crate::yaml_file::text(path, shown_as) {
+    fn parse(bytes: Vec<u8>, shown_as: &str) -> (Projects, Vec<Problem>) {
+        let text = match crate::yaml_file::text_of(bytes, shown_as) {
             Ok(Some(t)) => t,
             Ok(None) => return (Projects::default(), vec![]),
             Err(p) => return (Projects::default(), vec![p]),
@@ -267,13 +278,10 @@ impl Projects {
         &self.list
     }
 
-    /// The projects with allocations, with their index in the file.
-    pub fn with_allocations(&self) -> impl Iterator<Item = (usize, &Project)> {
+    /// The projects with allocations, in file order.
+    pub fn with_allocations(&self) -> impl Iterator<Item = &Project> {
         self.note(|| Lookup::Allocations);
-        self.list
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.allocations.is_empty())
+        self.list.iter().filter(|p| !p.allocations.is_empty())
     }
 
     /// The project whose `paths` entry is the longest prefix of `path`, taken

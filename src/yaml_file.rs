@@ -8,11 +8,18 @@ use std::path::Path;
 
 /// The file's text, or `None` when there is nothing in it yet.
 pub fn text(path: &Path, shown: &str) -> Result<Option<String>, Problem> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Problem::file(shown, format!("cannot read: {e}"))),
-    };
+    match std::fs::read(path) {
+        Ok(bytes) => text_of(bytes, shown),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Problem::file(shown, format!("cannot read: {e}"))),
+    }
+}
+
+/// `text` of bytes already read.
+pub fn text_of(bytes: Vec<u8>, shown: &str) -> Result<Option<String>, Problem> {
+    // The words `read_to_string` uses.
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Problem::file(shown, "cannot read: stream did not contain valid UTF-8"))?;
     let blank = text
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));

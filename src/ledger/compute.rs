@@ -294,19 +294,16 @@ impl Ledger {
                 terms: s.clone(),
             })
             .collect();
-        let services = projects
-            .all()
-            .iter()
-            .map(|p| {
-                (
-                    p.id.clone(),
-                    p.allocations
-                        .iter()
-                        .map(|a| terms::compile(&a.services))
-                        .collect(),
-                )
-            })
-            .collect();
+        // The first project of an id, as `Projects::get` finds it.
+        let mut services = HashMap::new();
+        for p in projects.all() {
+            services.entry(p.id.clone()).or_insert_with(|| {
+                p.allocations
+                    .iter()
+                    .map(|a| terms::compile(&a.services))
+                    .collect()
+            });
+        }
         Ledger {
             currency: config.currency.clone(),
             projects: projects.clone(),
@@ -743,7 +740,7 @@ impl Ledger {
             billed.entry(&s.project).or_default().insert(&s.currency);
         }
         for (project, currencies) in billed {
-            let Some((i, found)) = self.projects.position(project) else {
+            let Some(found) = self.projects.get(project) else {
                 continue;
             };
             for (j, a) in found.allocations.iter().enumerate() {
@@ -755,6 +752,9 @@ impl Ledger {
                 {
                     continue;
                 }
+                // Its place in the file, asked only for a problem (a period
+                // with a problem is never cached).
+                let i = self.projects.position(project).map_or(0, |(i, _)| i);
                 let mut path = vec![Step::Index(i), Step::Key("allocations"), Step::Index(j)];
                 if a.currency.is_some() {
                     path.push(Step::Key("currency"));
@@ -783,7 +783,7 @@ impl Ledger {
         drawn_now: &HashMap<(String, usize), Decimal>,
     ) -> Vec<AllocationState> {
         let mut out = Vec::new();
-        for (_, p) in self.projects.with_allocations() {
+        for p in self.projects.with_allocations() {
             for (j, a) in p.allocations.iter().enumerate() {
                 let key = (p.id.clone(), j);
                 let currency = a.currency.clone().unwrap_or_else(|| self.currency.clone());
