@@ -367,7 +367,7 @@ impl Repeats {
     /// unless most rows so far were new.
     fn missed(&mut self, d: Arc<Dimensions>) {
         self.misses += 1;
-        if self.misses > 4096 && self.misses * 2 > self.rows {
+        if crate::charge::mostly_new(self.misses, self.rows) {
             self.unrepeated = true;
             self.described = Default::default();
         }
@@ -950,7 +950,10 @@ mod tests {
         let loaded = load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
         assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
         let c = &loaded.charges;
-        assert!(Arc::ptr_eq(&c[0].dims, &c[1].dims), "trimmed texts are alike");
+        assert!(
+            Arc::ptr_eq(&c[0].dims, &c[1].dims),
+            "trimmed texts are alike"
+        );
         assert!(!Arc::ptr_eq(&c[1].dims, &c[2].dims));
         let zone = |i: usize| c[i].dims.extra[0].1.to_string();
         assert_eq!((zone(0), zone(2)), ("a".to_string(), "b".to_string()));
