@@ -213,6 +213,8 @@ fn shard<'c>(
         .with_context(|| format!("cannot write `{}`", path.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut facets: Facets = vec![Default::default(); FACETS.len()];
+    let mut seen: Vec<crate::charge::FastSet<(usize, usize)>> =
+        vec![Default::default(); FACETS.len()];
     let mut ids = Vec::with_capacity(rows.len());
     write!(w, "OCB_SHARD({n},[")?;
     let mut made = Made::default();
@@ -220,8 +222,10 @@ fn shard<'c>(
         made.fill(c);
         let r = row(c, config, &made);
         for (f, (_, col)) in FACETS.iter().enumerate() {
-            if !facets[f].contains(r[*col]) {
-                facets[f].insert(r[*col].to_string());
+            // Cells are shared strings: each is hashed once per address.
+            let cell = r[*col];
+            if seen[f].insert((cell.as_ptr() as usize, cell.len())) && !facets[f].contains(cell) {
+                facets[f].insert(cell.to_string());
             }
         }
         if i > 0 {
@@ -237,10 +241,11 @@ fn shard<'c>(
 
 /// `ids/XY.js`: which shard holds each id, by the id's first two characters.
 fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
-    let mut by_prefix: BTreeMap<String, Vec<(&str, usize)>> = BTreeMap::new();
+    let mut by_prefix: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
     for (id, n) in per_shard.into_iter().flatten() {
-        let prefix: String = id.chars().take(2).collect();
-        by_prefix.entry(prefix).or_default().push((id, n));
+        // The first two characters, borrowed.
+        let end = id.char_indices().nth(2).map_or(id.len(), |(i, _)| i);
+        by_prefix.entry(&id[..end]).or_default().push((id, n));
     }
     by_prefix.par_iter_mut().try_for_each(|(prefix, ids)| {
         // Identical rows in two files of one source share an id: list every shard.
@@ -251,12 +256,17 @@ fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
                 text.push(b',');
             }
             serde_json::to_writer(&mut text, &group[0].0)?;
-            let shards: Vec<usize> = group.iter().map(|(_, n)| *n).collect();
-            match shards.as_slice() {
-                [one] => write!(text, ":{one}")?,
+            match group {
+                [(_, one)] => write!(text, ":{one}")?,
                 many => {
-                    text.push(b':');
-                    serde_json::to_writer(&mut text, many)?;
+                    text.extend_from_slice(b":[");
+                    for (k, (_, n)) in many.iter().enumerate() {
+                        if k > 0 {
+                            text.push(b',');
+                        }
+                        write!(text, "{n}")?;
+                    }
+                    text.push(b']');
                 }
             }
         }
