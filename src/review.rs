@@ -1,13 +1,14 @@
 //! Review decisions from `periods/<P>/review.yaml`, applied to flagged charges:
 //! approve, reject, reassign (with new attribution) or leave pending.
 
-use crate::charge::{Charge, State};
+use crate::charge::{Attribution, Charge, State};
 use crate::flag::Rules;
 use crate::problem::Problem;
 use crate::projects::Projects;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -187,6 +188,10 @@ pub fn decide(
         }
     }
     let mut unbillable: HashMap<usize, (usize, String)> = HashMap::new();
+    // Rows attributed alike share one attribution; a rule reassigns them to
+    // one new one (keyed by the old one's address, held meanwhile).
+    type Reassigned = (Arc<Attribution>, Arc<Attribution>);
+    let mut reassigned: HashMap<(usize, usize), Reassigned> = HashMap::new();
     for (i, c) in charges.iter_mut().enumerate() {
         // A decision about one charge wins over a bulk rule, unless it is only
         // `pending` (what `ocb review --write` appends) and the rule decides.
@@ -200,8 +205,16 @@ pub fn decide(
                 Kind::Reject => State::Rejected,
                 Kind::Pending => State::Held,
                 Kind::Approve | Kind::Reassign => {
-                    if d.decision == Kind::Reassign {
-                        reassign(c, d.set.as_ref(), strings);
+                    if d.decision == Kind::Reassign
+                        && let Some(set) = &d.set
+                    {
+                        let key = (Arc::as_ptr(&c.attribution) as usize, n);
+                        let (_, new) = reassigned.entry(key).or_insert_with(|| {
+                            let old = c.attribution.clone();
+                            let new = Arc::new(reassign(&old, set, strings));
+                            (old, new)
+                        });
+                        c.attribution = new.clone();
                     }
                     match missing_attribution(c) {
                         // Billing it would make a statement for nobody: keep it held and say why.
@@ -284,9 +297,9 @@ fn check_set(set: &Set, rules: &Rules, projects: &Projects) -> Vec<String> {
     m
 }
 
-fn reassign(c: &mut Charge, set: Option<&Set>, strings: &mut crate::charge::Interner) {
-    let Some(set) = set else { return };
-    let a = std::sync::Arc::make_mut(&mut c.attribution);
+/// The attribution `a` with the fields `set` gives.
+fn reassign(a: &Attribution, set: &Set, strings: &mut crate::charge::Interner) -> Attribution {
+    let mut a = a.clone();
     if let Some(v) = &set.pi_email {
         a.pi_email = strings.get(&v.to_ascii_lowercase());
     }
@@ -299,6 +312,7 @@ fn reassign(c: &mut Charge, set: Option<&Set>, strings: &mut crate::charge::Inte
     if let Some(v) = &set.cost_center {
         a.cost_center = strings.get(v);
     }
+    a
 }
 
 /// A `decision: pending` entry with a comment saying what the charge is.
