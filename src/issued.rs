@@ -5,7 +5,7 @@
 //! it and what the inputs say now. Gzip-compressed CSV: deterministic bytes,
 //! readable with `zcat`, and a 1M-row month stays a few tens of MB.
 
-use crate::charge::{Attribution, Charge, Flag, Interner, Origin, State, Tags};
+use crate::charge::{Attribution, Charge, Dimensions, Flag, Interner, Origin, State, Tags};
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 use flate2::Compression;
@@ -150,14 +150,29 @@ pub fn read(path: &Path, shown: &str, strings: &mut Interner) -> Result<Option<V
         anyhow::bail!("{shown}: not an issued record of this ocb version (unexpected header)");
     }
     let mut rows = Vec::new();
+    let mut shared = Shared::default();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.with_context(|| format!("{shown}: row {}", i + 2))?;
-        rows.push(row(&rec, strings).with_context(|| format!("{shown}: row {}", i + 2))?);
+        let row = row(&rec, strings, &mut shared);
+        rows.push(row.with_context(|| format!("{shown}: row {}", i + 2))?);
     }
     Ok(Some(rows))
 }
 
-fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
+/// Rows' attributions and dimensions, shared as loaded rows share them
+/// (`load::Table`), by the addresses of their interned strings (the
+/// interner outlives the read, so an address is never reused meanwhile).
+#[derive(Default)]
+struct Shared {
+    attributions: crate::charge::FastMap<[usize; 6], Arc<Attribution>>,
+    dims: crate::charge::FastMap<[usize; 10], Arc<Dimensions>>,
+}
+
+fn address(s: &Arc<str>) -> usize {
+    Arc::as_ptr(s) as *const u8 as usize
+}
+
+fn row(rec: &csv::StringRecord, strings: &mut Interner, shared: &mut Shared) -> Result<Row> {
     let f = |i: usize| rec.get(i).unwrap_or("");
     let dec = |i: usize| -> Result<Decimal> {
         f(i).parse::<Decimal>()
@@ -179,14 +194,59 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
         other => anyhow::bail!("column `state`: unknown state `{other}`"),
     };
     let mut s = |i: usize| -> Arc<str> { strings.get(f(i)) };
-    let attribution = Arc::new(Attribution {
+    let a = Attribution {
         pi_email: s(9),
         project_id: s(10),
         fund_org: s(11),
         cost_center: s(12),
         reference_1: s(13),
         reference_2: s(14),
-    });
+    };
+    let key = [
+        &a.pi_email,
+        &a.project_id,
+        &a.fund_org,
+        &a.cost_center,
+        &a.reference_1,
+        &a.reference_2,
+    ]
+    .map(address);
+    let attribution = shared
+        .attributions
+        .entry(key)
+        .or_insert_with(|| Arc::new(a))
+        .clone();
+    let d = Dimensions {
+        service_name: s(15),
+        service_category: s(16),
+        resource_id: s(17),
+        resource_name: s(18),
+        charge_category: s(19),
+        charge_class: s(20),
+        description: s(21),
+        consumed_unit: s(26),
+        sub_account_id: s(22),
+        billing_account_id: s(23),
+        extra: Vec::new(),
+    };
+    let key = [
+        &d.service_name,
+        &d.service_category,
+        &d.resource_id,
+        &d.resource_name,
+        &d.charge_category,
+        &d.charge_class,
+        &d.description,
+        &d.consumed_unit,
+        &d.sub_account_id,
+        &d.billing_account_id,
+    ]
+    .map(address);
+    let dims = shared
+        .dims
+        .entry(key)
+        .or_insert_with(|| Arc::new(d))
+        .clone();
     let origin = match f(32) {
         "" => None,
         p => Some(Box::new(Origin {
@@ -221,19 +281,7 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner) -> Result<Row> {
             "" => None,
             _ => Some(dec(25)?),
         },
-        dims: std::sync::Arc::new(crate::charge::Dimensions {
-            service_name: s(15),
-            service_category: s(16),
-            resource_id: s(17),
-            resource_name: s(18),
-            charge_category: s(19),
-            charge_class: s(20),
-            description: s(21),
-            consumed_unit: s(26),
-            sub_account_id: s(22),
-            billing_account_id: s(23),
-            extra: Vec::new(),
-        }),
+        dims,
         tags: Tags::default(),
         content,
         attribution,
