@@ -58,12 +58,29 @@ pub fn flag(
     }
     let spikes = spikes(totals, config, previous);
     let listed = !projects.is_empty();
-    // One lookup per distinct (interned) project id, not per row.
-    let mut known: crate::charge::FastMap<*const u8, Option<&Project>> = Default::default();
+    // Rows share their attribution and dimensions (`Arc`s, alive through
+    // the loop): the flags read from them are found once per distinct one.
+    type Found = Vec<(FlagCode, String)>;
+    let mut by_attribution: crate::charge::FastMap<usize, (Option<&Project>, Found)> =
+        Default::default();
+    let mut by_dims: crate::charge::FastMap<usize, Found> = Default::default();
     for (i, c) in charges.iter_mut().enumerate() {
-        let id = &c.attribution.project_id;
-        let project = *known.entry(id.as_ptr()).or_insert_with(|| projects.get(id));
-        let mut found = row_flags(c, period, rules, listed, project);
+        let a = &c.attribution;
+        let (project, mut found) = by_attribution
+            .entry(std::sync::Arc::as_ptr(a) as usize)
+            .or_insert_with(|| {
+                let project = projects.get(&a.project_id);
+                (project, attribution_flags(a, rules, listed, project))
+            })
+            .clone();
+        found.extend(
+            by_dims
+                .entry(std::sync::Arc::as_ptr(&c.dims) as usize)
+                .or_insert_with(|| pattern_flags(&c.dims, rules))
+                .iter()
+                .cloned(),
+        );
+        found.extend(row_flags(c, period, project));
         if duplicates[i] {
             found.push((
                 FlagCode::DuplicateRow,
@@ -94,14 +111,13 @@ pub fn flag(
     }
 }
 
-fn row_flags(
-    c: &Charge,
-    period: Period,
+/// The flags a charge's attribution raises.
+fn attribution_flags(
+    a: &crate::charge::Attribution,
     rules: &Rules,
     listed: bool,
     project: Option<&Project>,
 ) -> Vec<(FlagCode, String)> {
-    let a = &c.attribution;
     let mut f = Vec::new();
     if a.pi_email.is_empty() {
         f.push((
@@ -136,18 +152,27 @@ fn row_flags(
             format!("`{}` matches none of review.fund_org_patterns", a.fund_org),
         ));
     }
+    f
+}
+
+/// The flags `review.patterns` raise on a charge's texts.
+fn pattern_flags(d: &crate::charge::Dimensions, rules: &Rules) -> Vec<(FlagCode, String)> {
+    let mut f = Vec::new();
     for (text, r) in &rules.patterns {
-        if [
-            &c.dims.service_name,
-            &c.dims.resource_id,
-            &c.dims.resource_name,
-        ]
-        .iter()
-        .any(|v| r.is_match(v))
+        if [&d.service_name, &d.resource_id, &d.resource_name]
+            .iter()
+            .any(|v| r.is_match(v))
         {
             f.push((FlagCode::PatternMatch, format!("matches pattern `{text}`")));
         }
     }
+    f
+}
+
+/// The flags of the row itself: its dates and amounts.
+fn row_flags(c: &Charge, period: Period, project: Option<&Project>) -> Vec<(FlagCode, String)> {
+    let a = &c.attribution;
+    let mut f = Vec::new();
     // A correction to a closed period belongs to that period by design.
     if !period.contains(c.billing_period_start) && c.origin.is_none() {
         f.push((
