@@ -51,7 +51,8 @@ pub fn flag(
     totals: &SourceTotals,
     previous: Option<&SourceTotals>,
 ) {
-    let mut seen: crate::charge::FastSet<(&str, [u8; 16])> = Default::default();
+    let mut seen: crate::charge::FastSet<(&str, [u8; 16])> =
+        crate::charge::FastSet::with_capacity_and_hasher(charges.len(), Default::default());
     let mut duplicates = vec![false; charges.len()];
     for (i, c) in charges.iter().enumerate() {
         duplicates[i] = !seen.insert((&c.source, c.content));

@@ -275,7 +275,8 @@ pub fn from_record(
 /// (about 0.2 % of 1M-row months). Each such id is lengthened with digits of
 /// its row's content hash; a clash that remains is a problem naming both rows.
 fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
-    let mut seen: crate::charge::FastMap<&str, usize> = Default::default();
+    let mut seen: crate::charge::FastMap<&str, usize> =
+        crate::charge::FastMap::with_capacity_and_hasher(charges.len(), Default::default());
     let mut clashes = Vec::new();
     for (i, c) in charges.iter().enumerate() {
         if let Some(&j) = seen.get(c.id.as_str()) {

@@ -151,11 +151,20 @@ pub fn decide(
     strings: &mut crate::charge::Interner,
 ) -> Outcome {
     let mut out = Outcome::default();
-    let by_id: HashMap<&str, usize> = charges
+    // The ids decisions name, found in one pass (the last row with an id,
+    // should two share it): a few entries, not a map of a million rows.
+    let mut by_id: crate::charge::FastMap<String, usize> = Default::default();
+    let named: crate::charge::FastSet<String> = decisions
         .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id.as_str(), i))
+        .filter_map(|d| d.charge.as_ref().map(|id| id.to_ascii_lowercase()))
         .collect();
+    if !named.is_empty() {
+        for (i, c) in charges.iter().enumerate() {
+            if named.contains(c.id.as_str()) {
+                by_id.insert(c.id.to_string(), i);
+            }
+        }
+    }
     let mut chosen: Vec<Option<usize>> = vec![None; charges.len()];
     let mut by_rule: Vec<Option<usize>> = vec![None; charges.len()];
     for (n, d) in decisions.iter().enumerate() {

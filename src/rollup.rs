@@ -5,6 +5,7 @@
 use crate::charge::{Charge, State};
 use anyhow::{Result, anyhow};
 use rust_decimal::Decimal;
+use std::sync::Arc;
 
 /// Sums over a group of charges.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -309,14 +310,23 @@ pub fn kind(c: &Charge) -> LineKind {
     if c.origin.is_some() {
         return LineKind::Posted;
     }
-    if c.is_correction() {
-        return LineKind::Correction;
-    }
-    match c.dims.charge_category.to_ascii_lowercase().as_str() {
-        "credit" => LineKind::Credit,
-        "tax" => LineKind::Tax,
-        "adjustment" => LineKind::Adjustment,
-        _ => LineKind::Usage,
+    kind_of(&c.dims)
+}
+
+/// The kind of a charge with these dimensions, not a correction posted to
+/// a closed period.
+fn kind_of(dims: &crate::charge::Dimensions) -> LineKind {
+    let category = &*dims.charge_category;
+    if dims.charge_class.eq_ignore_ascii_case("correction") {
+        LineKind::Correction
+    } else if category.eq_ignore_ascii_case("credit") {
+        LineKind::Credit
+    } else if category.eq_ignore_ascii_case("tax") {
+        LineKind::Tax
+    } else if category.eq_ignore_ascii_case("adjustment") {
+        LineKind::Adjustment
+    } else {
+        LineKind::Usage
     }
 }
 
@@ -344,8 +354,48 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
     let mut resources = Grouping::<ResourceKey>::new();
     let mut period_services = Grouping::<PeriodServiceKey>::new();
     let mut held = Grouping::<HeldKey>::new();
+    // Billed rows by every column but the state (`COLUMNS[1..]`).
+    let mut billed: crate::charge::FastMap<[u32; 10], ([i128; 5], u64)> = Default::default();
+    // Rows share their dimensions and attribution (`Arc`s): their key words
+    // are coded once per shared value, not eleven lookups per row.
+    let mut by_dims: crate::charge::FastMap<usize, [u32; 5]> = Default::default();
+    let mut by_attribution: crate::charge::FastMap<usize, [u32; 3]> = Default::default();
     for c in charges {
-        let codes = COLUMNS.map(|(_, word)| dict.code(word(c)));
+        let d = *by_dims
+            .entry(Arc::as_ptr(&c.dims) as usize)
+            .or_insert_with(|| {
+                let [category, name, resource, unit] =
+                    [7, 8, 9, 10].map(|i| dict.code(COLUMNS[i].1(c)));
+                [
+                    category,
+                    name,
+                    resource,
+                    unit,
+                    dict.code(kind_of(&c.dims).as_str()),
+                ]
+            });
+        let a = *by_attribution
+            .entry(Arc::as_ptr(&c.attribution) as usize)
+            .or_insert_with(|| [2, 3, 4].map(|i| dict.code(COLUMNS[i].1(c))));
+        let codes = [
+            dict.code(c.state.as_str()),
+            dict.code(&c.currency),
+            a[0],
+            a[1],
+            a[2],
+            dict.code(&c.source),
+            // A correction's kind is its origin's, not its dimensions'.
+            if c.origin.is_some() {
+                dict.code(LineKind::Posted.as_str())
+            } else {
+                d[4]
+            },
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+        ];
+        debug_assert_eq!(codes, COLUMNS.map(|(_, word)| dict.code(word(c))));
         let mut amounts = [0i128; 5];
         for (a, d) in amounts.iter_mut().zip([
             c.list,
@@ -356,25 +406,55 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
         ]) {
             *a = mantissa(d, scale)?;
         }
-        states.add(&codes, &amounts)?;
         match c.state {
             State::Billed => {
-                statements.add(&codes, &amounts)?;
-                services.add(&codes, &amounts)?;
-                resources.add(&codes, &amounts)?;
-                period_services.add(&codes, &amounts)?;
+                let mut key = [0u32; 10];
+                key.copy_from_slice(&codes[1..]);
+                let (sums, count) = billed.entry(key).or_insert(([0; 5], 0));
+                add(sums, &amounts)?;
+                *count += 1;
             }
-            State::Held => held.add(&codes, &amounts)?,
-            State::Rejected => {}
+            State::Held => {
+                states.add(&codes, &amounts, 1)?;
+                held.add(&codes, &amounts, 1)?;
+            }
+            State::Rejected => states.add(&codes, &amounts, 1)?,
         }
     }
+    // Billed rows are summed once, by every column; each grouping of them
+    // is a coarsening of those sums (integers: exact in any order).
+    let billed_code = dict.code(State::Billed.as_str());
+    for (key, (sums, count)) in &billed {
+        let mut codes = [billed_code; 11];
+        codes[1..].copy_from_slice(key);
+        states.add(&codes, sums, *count)?;
+        statements.add(&codes, sums, *count)?;
+        services.add(&codes, sums, *count)?;
+        resources.add(&codes, sums, *count)?;
+        period_services.add(&codes, sums, *count)?;
+    }
+    // The resources are most of the groups: decoded and sorted beside the rest.
+    let dict = &dict;
+    let (resources, rest) = rayon::join(
+        || resources.finish(scale, dict),
+        || -> Result<_> {
+            Ok((
+                states.finish(scale, dict)?,
+                statements.finish(scale, dict)?,
+                services.finish(scale, dict)?,
+                period_services.finish(scale, dict)?,
+                held.finish(scale, dict)?,
+            ))
+        },
+    );
+    let (states, statements, services, period_services, held) = rest?;
     Ok(Rollup {
-        states: states.finish(scale, &dict)?,
-        statements: statements.finish(scale, &dict)?,
-        services: services.finish(scale, &dict)?,
-        resources: resources.finish(scale, &dict)?,
-        period_services: period_services.finish(scale, &dict)?,
-        held: held.finish(scale, &dict)?,
+        states,
+        statements,
+        services,
+        resources: resources?,
+        period_services,
+        held,
     })
 }
 
@@ -424,18 +504,15 @@ impl<K: Key> Grouping<K> {
         }
     }
 
-    fn add(&mut self, codes: &[u32; 11], amounts: &[i128; 5]) -> Result<()> {
+    /// Add `n` charges whose amounts sum to `amounts`.
+    fn add(&mut self, codes: &[u32; 11], amounts: &[i128; 5], n: u64) -> Result<()> {
         let mut key = [0u32; WIDEST];
         for (k, &i) in key.iter_mut().zip(&self.columns) {
             *k = codes[i];
         }
         let (sums, count) = self.groups.entry(key).or_insert(([0; 5], 0));
-        for (s, a) in sums.iter_mut().zip(amounts) {
-            *s = s
-                .checked_add(*a)
-                .ok_or_else(|| anyhow!("rollup sum out of range"))?;
-        }
-        *count += 1;
+        add(sums, amounts)?;
+        *count += n;
         Ok(())
     }
 
@@ -463,8 +540,9 @@ impl<K: Key> Grouping<K> {
                 },
             });
         }
-        // Codes are in order of first appearance: sort by the words themselves.
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        // Codes are in order of first appearance: sort by the words themselves
+        // (keys are distinct, so the unstable sort is as deterministic).
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
 }
@@ -500,10 +578,31 @@ impl<'a> Dict<'a> {
     }
 }
 
+/// Add amounts into sums, which must stay within range.
+fn add(sums: &mut [i128; 5], amounts: &[i128; 5]) -> Result<()> {
+    for (s, a) in sums.iter_mut().zip(amounts) {
+        *s = s
+            .checked_add(*a)
+            .ok_or_else(|| anyhow!("rollup sum out of range"))?;
+    }
+    Ok(())
+}
+
+/// Powers of ten that fit an i128 (10^0 to 10^38).
+const POWERS: [i128; 39] = {
+    let mut p = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
 /// A decimal as an integer count of 10^-scale units.
 fn mantissa(d: Decimal, scale: u32) -> Result<i128> {
-    let up = 10i128
-        .checked_pow(scale - d.scale())
+    let up = *POWERS
+        .get((scale - d.scale()) as usize)
         .ok_or_else(|| anyhow!("amount {d} needs more than 38 digits at scale {scale}"))?;
     d.mantissa()
         .checked_mul(up)
