@@ -109,7 +109,7 @@ struct Index<'a> {
     total: usize,
     shard_rows: usize,
     columns: [&'a str; 13],
-    values: BTreeMap<&'a str, Vec<String>>,
+    values: BTreeMap<&'static str, Vec<String>>,
     shards: Vec<ShardInfo>,
 }
 
@@ -120,8 +120,14 @@ struct ShardInfo {
     has: Vec<Vec<u32>>,
 }
 
-/// Write `dir` (the `charges-data` folder) for one period's charges.
-pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
+/// Write `dir` (the `charges-data` folder) for one period's charges; the
+/// distinct values of each facet (`pi`, `project`, `source`, `service`,
+/// `state`), sorted.
+pub fn write(
+    charges: &[Charge],
+    config: &Config,
+    dir: &Path,
+) -> Result<BTreeMap<&'static str, Vec<String>>> {
     std::fs::create_dir_all(dir.join("ids"))
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
     // By project and PI, stable: each distinct pair is ranked once, then a
@@ -195,7 +201,8 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<()> {
     serde_json::to_writer(&mut text, &index)?;
     text.extend_from_slice(b";\n");
     crate::write::file(&dir.join("index.js"), &text)?;
-    ids(written.into_iter().map(|(_, ids)| ids).collect(), dir)
+    ids(written.into_iter().map(|(_, ids)| ids).collect(), dir)?;
+    Ok(index.values)
 }
 
 /// Per facet, the values a shard holds (sorted when the index is made).
@@ -241,12 +248,13 @@ fn shard<'c>(
 
 /// `ids/XY.js`: which shard holds each id, by the id's first two characters.
 fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
-    let mut by_prefix: BTreeMap<&str, Vec<(&str, usize)>> = BTreeMap::new();
+    let mut by_prefix: crate::charge::FastMap<&str, Vec<(&str, usize)>> = Default::default();
     for (id, n) in per_shard.into_iter().flatten() {
         // The first two characters, borrowed.
         let end = id.char_indices().nth(2).map_or(id.len(), |(i, _)| i);
         by_prefix.entry(&id[..end]).or_default().push((id, n));
     }
+    let mut by_prefix: Vec<(&str, Vec<(&str, usize)>)> = by_prefix.into_iter().collect();
     by_prefix.par_iter_mut().try_for_each(|(prefix, ids)| {
         // Identical rows in two files of one source share an id: list every shard.
         ids.sort();

@@ -209,8 +209,9 @@ impl Site {
         out: &Path,
     ) -> Result<()> {
         self.claim_slugs(data);
+        let previous = self.take_previous(data.dir.period);
         let rows = if statements {
-            let rows = self.render_statements(data, out, &HashMap::new())?;
+            let rows = self.render_statements(data, out, &HashMap::new(), &previous)?;
             if self.portal.is_none() {
                 self.manifest(data, &rows, out)?;
             }
@@ -247,6 +248,16 @@ impl Site {
         }
     }
 
+    /// Billed per statement key in the period before `period`, if that is
+    /// the last one rendered.
+    fn take_previous(&mut self, period: Period) -> HashMap<StatementKey, Decimal> {
+        if self.previous.0 == Some(period.prev()) {
+            std::mem::take(&mut self.previous.1)
+        } else {
+            HashMap::new()
+        }
+    }
+
     fn set_previous(&mut self, data: &PeriodData) {
         self.previous = (
             Some(data.dir.period),
@@ -273,37 +284,60 @@ impl Site {
 
     pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
         self.claim_slugs(data);
-        let corrections = crate::numbers::corrections_by_key(&data.charges);
-        let rows = self.render_statements(data, out, &corrections)?;
-        // A portal's data holds only its PI's superseded statements.
-        let superseded = self.render_superseded(data, &rows, out)?;
-        let audit = self.audit(data, out)?;
-        self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
+        let previous = self.take_previous(data.dir.period);
+        let this = &*self;
+        // The charge browser and the review queue read every charge, the
+        // statements the rollup: each on its own core.
+        let (rows, superseded) = std::thread::scope(|s| {
+            let charges = s.spawn(|| -> Result<()> {
+                this.charges_page(data, out)?;
+                if this.portal.is_none() {
+                    this.review_page(data, out)?;
+                }
+                Ok(())
+            });
+            let statements = this.render_statements_and_index(data, out, &previous);
+            let charges = charges
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            charges.and(statements)
+        })?;
         self.superseded.extend(superseded);
-        self.charges_page(data, out)?;
-        if self.portal.is_none() {
-            self.manifest(data, &rows, out)?;
-            self.review_page(data, out)?;
-        }
         self.set_previous(data);
         self.statements.extend(rows);
         Ok(())
     }
 
+    /// The statement pages, the superseded ones, the audit record, the
+    /// period's index and its manifest; the statements and superseded ones.
+    fn render_statements_and_index(
+        &self,
+        data: &PeriodData,
+        out: &Path,
+        previous: &HashMap<StatementKey, Decimal>,
+    ) -> Result<(Vec<StatementRef>, Vec<StatementRef>)> {
+        let corrections = crate::numbers::corrections_by_key(&data.charges);
+        let rows = self.render_statements(data, out, &corrections, previous)?;
+        // A portal's data holds only its PI's superseded statements.
+        let superseded = self.render_superseded(data, &rows, out)?;
+        let audit = self.audit(data, out)?;
+        self.period_index(data, &rows, &superseded, audit.as_ref(), out)?;
+        if self.portal.is_none() {
+            self.manifest(data, &rows, out)?;
+        }
+        Ok((rows, superseded))
+    }
+
     /// Each statement's page; the statements as rows for the other pages.
     fn render_statements(
-        &mut self,
+        &self,
         data: &PeriodData,
         out: &Path,
         corrections: &HashMap<crate::numbers::Key, Vec<&Charge>>,
+        previous: &HashMap<StatementKey, Decimal>,
     ) -> Result<Vec<StatementRef>> {
         let period = data.dir.period;
         let r = &data.rollup;
-        let previous = if self.previous.0 == Some(period.prev()) {
-            std::mem::take(&mut self.previous.1)
-        } else {
-            HashMap::new()
-        };
         // One folder per PI, one file per project (suffixed when a project has several funds or currencies).
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
@@ -314,13 +348,14 @@ impl Site {
                 project,
                 fund,
             } = &g.key;
-            let pi_slug = self.pi_slugs.get(pi);
-            let project_slug = self.project_slugs.get(project);
+            // Claimed by `claim_slugs`.
+            let pi_slug = self.pi_slugs.known(pi).unwrap_or("none").to_string();
+            let project_slug = self.project_slugs.known(project).unwrap_or("none");
             let file = format!(
                 "{pi_slug}/{}",
                 files.entry(pi_slug.clone()).or_default().claim(
                     &format!("{project}\u{1f}{fund}\u{1f}{currency}"),
-                    &project_slug
+                    project_slug
                 )
             );
             let rel = format!("{period}/statements/{file}");
@@ -588,7 +623,7 @@ impl Site {
 
     fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
-        crate::charge_data::write(
+        let mut facets = crate::charge_data::write(
             &data.charges,
             &self.config,
             &out.join(format!("{period}/charges-data")),
@@ -599,18 +634,28 @@ impl Site {
             .take(HTML_CHARGE_ROWS)
             .map(|c| charge_row(c, &self.config))
             .collect();
-        let options = |f: &dyn Fn(&Charge) -> &str| {
-            let set: std::collections::BTreeSet<&str> =
-                charges.iter().map(f).filter(|s| !s.is_empty()).collect();
-            set.into_iter().map(str::to_string).collect::<Vec<_>>()
+        // The facets' values, found as the browser's data was written.
+        let mut options = |facet: &str| {
+            let mut values = facets.remove(facet).unwrap_or_default();
+            values.retain(|v| !v.is_empty());
+            values
         };
+        // Sources in the order of their ids (the facet's are names), each
+        // shared by its charges: found by address.
+        let mut seen: crate::charge::FastSet<*const u8> = Default::default();
+        let mut sources = std::collections::BTreeSet::new();
+        for c in charges {
+            if seen.insert(c.source.as_ptr()) && !c.source.is_empty() {
+                sources.insert(&*c.source);
+            }
+        }
         self.page(out, &format!("{period}/charges.html"), "charges.html", context! {
             title => format!("Charges — {}", period.long_name()), nav => "periods",
             period => period.to_string(), period_name => period.long_name(),
             rows => Serde(&rows), total => charges.len(), shown => rows.len(),
-            pis => options(&|c| &c.attribution.pi_email), projects => options(&|c| &c.attribution.project_id),
-            sources => options(&|c| &c.source).iter().map(|s| self.config.source_name(s).to_string()).collect::<Vec<_>>(),
-            services => options(&|c| &c.dims.service_name),
+            pis => options("pi"), projects => options("project"),
+            sources => sources.iter().map(|s| self.config.source_name(s).to_string()).collect::<Vec<_>>(),
+            services => options("service"),
 
         })
     }
