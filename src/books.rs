@@ -115,16 +115,22 @@ impl Books {
             }
             Status::Closed => (charges, Vec::new()),
         };
-        let (mut data, mut found) = pipeline::process(
-            dir.clone(),
-            file,
-            charges,
-            corrections,
-            &repo.config,
-            &repo.projects,
-            previous,
-            strings,
-        )?;
+        // The cache key and audit record read the files' digests: found on
+        // the core that processing leaves idle, while the files are in the
+        // page cache (remembered by `digest`; a failure is reported there).
+        let (mut data, mut found) = std::thread::scope(|s| {
+            s.spawn(|| crate::close::digests(dir).ok());
+            pipeline::process(
+                dir.clone(),
+                file,
+                charges,
+                corrections,
+                &repo.config,
+                &repo.projects,
+                previous,
+                strings,
+            )
+        })?;
         problems.append(&mut found);
         if data.file.status == Status::Closed {
             // Closed by an older ocb without an issued record.
