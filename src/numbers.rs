@@ -122,10 +122,17 @@ pub fn assign(period: Period, r: &Rollup, charges: &[Charge], file: &PeriodFile)
         digests: BTreeMap::new(),
     };
     let mut fresh = Vec::new();
-    for g in &r.statements {
-        let key = key_of(g);
+    // Each digest reads its statement's lines: a month's are taken on all cores.
+    let digests: Vec<String> = {
+        use rayon::prelude::*;
         let empty = Vec::new();
-        let digest = content_digest(r, g, corrections.get(&key).unwrap_or(&empty));
+        r.statements
+            .par_iter()
+            .map(|g| content_digest(r, g, corrections.get(&key_of(g)).unwrap_or(&empty)))
+            .collect()
+    };
+    for (g, digest) in r.statements.iter().zip(digests) {
+        let key = key_of(g);
         match issued.get(&key) {
             Some(s) if s.digest == digest => {
                 out.numbers.insert(key.clone(), s.number.clone());

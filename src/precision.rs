@@ -41,33 +41,49 @@ pub fn check(charges: &mut [Charge]) -> Vec<Problem> {
 /// into months without keeping its charges: one checker per month.
 #[derive(Default)]
 pub struct Checker {
-    totals: [Decimal; 5],
+    /// Sums of absolute values in units of 10^-`MAX_SCALE` (exact: every
+    /// value that fits has at most `MAX_SCALE` decimals).
+    totals: [i128; 5],
     over: [bool; 5],
 }
+
+/// `max_total()` in units of 10^-`MAX_SCALE`.
+const LIMIT: i128 = 10i128.pow(15 + MAX_SCALE);
 
 impl Checker {
     /// The row's problem, if any (the first cell out of range).
     pub fn row(&mut self, c: &mut Charge) -> Option<Problem> {
-        let (file, line) = (c.file.clone(), c.line);
-        let limit = max_total();
-        for (i, (column, cell)) in cells(c).into_iter().enumerate() {
-            let Some(value) = cell else { continue };
-            if let Err(message) = fit(value) {
-                return Some(Problem::cell(file.as_ref(), line, column, message));
-            }
-            self.totals[i] = self.totals[i].saturating_add(value.abs());
-            if self.totals[i] >= limit && !self.over[i] {
-                self.over[i] = true;
-                return Some(Problem::cell(
-                    file.as_ref(),
-                    line,
-                    column,
-                    format!(
-                        "the period's {column} values add up to {} or more here (absolute values); ocb supports totals below 10^15 per period",
-                        limit
-                    ),
-                ));
-            }
+        let (column, message) = self.cells(c)?;
+        Some(Problem::cell(c.file.as_ref(), c.line, column, message))
+    }
+
+    fn cells(&mut self, c: &mut Charge) -> Option<(&'static str, String)> {
+        cells(c)
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, (column, cell))| {
+                let message = self.value(i, column, cell?)?;
+                Some((column, message))
+            })
+    }
+
+    /// Fit the `i`th summed cell of a row and add it to its column's total;
+    /// what is wrong with it, if anything.
+    fn value(&mut self, i: usize, column: &str, value: &mut Decimal) -> Option<String> {
+        if let Err(message) = fit(value) {
+            return Some(message);
+        }
+        let units = value
+            .mantissa()
+            .saturating_abs()
+            .saturating_mul(10i128.pow(MAX_SCALE - value.scale()));
+        self.totals[i] = self.totals[i].saturating_add(units);
+        if self.totals[i] >= LIMIT && !self.over[i] {
+            self.over[i] = true;
+            return Some(format!(
+                "the period's {column} values add up to {} or more here (absolute values); ocb supports totals below 10^15 per period",
+                max_total()
+            ));
         }
         None
     }
@@ -108,6 +124,30 @@ mod tests {
         let mut v = d("0.000000000001");
         fit(&mut v).unwrap();
         assert_eq!(v.scale(), 12);
+    }
+
+    #[test]
+    fn the_limit_in_units_is_the_largest_supported_sum() {
+        assert_eq!(Decimal::from_i128_with_scale(LIMIT, MAX_SCALE), max_total());
+        let mut checker = Checker::default();
+        // Just below the limit, then a millionth of a millionth more; negative
+        // amounts count by their absolute value; each column on its own.
+        assert_eq!(
+            checker.value(0, "BilledCost", &mut d("-999999999999999.999999999999")),
+            None
+        );
+        assert_eq!(checker.value(1, "ListCost", &mut d("1.5")), None);
+        let message = checker
+            .value(0, "BilledCost", &mut d("0.000000000001"))
+            .unwrap();
+        assert!(
+            message.starts_with(
+                "the period's BilledCost values add up to 1000000000000000 or more here"
+            ),
+            "{message}"
+        );
+        // Said once per column.
+        assert_eq!(checker.value(0, "BilledCost", &mut d("1")), None);
     }
 
     #[test]
