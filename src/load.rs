@@ -698,15 +698,15 @@ impl RowCtx<'_> {
         if memchr::memchr(0, all.as_bytes()).is_some() {
             return None;
         }
-        (0..record.len())
-            .map(|i| {
-                let r = record.range(i)?;
-                let fits = r.len() <= MAX_CELL
-                    && all.is_char_boundary(r.start)
-                    && all.is_char_boundary(r.end);
-                fits.then(|| &all[r])
-            })
-            .collect()
+        // Sized once: collecting an `Option` iterator grows the vector step by step.
+        let mut cells = Vec::with_capacity(record.len());
+        for i in 0..record.len() {
+            let r = record.range(i)?;
+            let fits =
+                r.len() <= MAX_CELL && all.is_char_boundary(r.start) && all.is_char_boundary(r.end);
+            cells.push(fits.then(|| &all[r])?);
+        }
+        Some(cells)
     }
 
     fn charge(
@@ -922,12 +922,13 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::Com
     h.update(occurrence.to_le_bytes());
     let d = h.finalize();
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = compact_str::CompactString::default();
-    for b in &d[..6] {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
+    let mut s = [0u8; 12];
+    for (pair, b) in s.chunks_exact_mut(2).zip(&d[..6]) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 15)];
     }
-    s
+    // Hex digits are ASCII.
+    compact_str::CompactString::from_utf8(&s).unwrap_or_default()
 }
 
 #[cfg(test)]
