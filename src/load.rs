@@ -928,7 +928,7 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::Com
         pair[1] = HEX[usize::from(b & 15)];
     }
     // Hex digits are ASCII.
-    compact_str::CompactString::from_utf8(&s).unwrap_or_default()
+    compact_str::CompactString::from_utf8(s).unwrap_or_default()
 }
 
 #[cfg(test)]
