@@ -119,7 +119,11 @@ pub fn each_period_for(
     let cache = Cache::open(repo, false)?;
     let site = std::cell::RefCell::new(site_of(repo)?);
     let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
-    let cached: Cached = (&cache, &outside);
+    let cached = Cached {
+        cache: &cache,
+        slugs: &outside,
+        pages: false,
+    };
     periods(repo, problems, Some(cached), period, |data| {
         // What a build's site would carry on from this period.
         site.borrow_mut().advance(data);
@@ -137,7 +141,15 @@ pub fn each_period_for(
 
 /// The per-period cache and what the caller carries from one period to the
 /// next (part of each key).
-pub type Cached<'a> = (&'a Cache, &'a dyn Fn(&crate::rollup::Rollup) -> String);
+#[derive(Clone, Copy)]
+pub struct Cached<'a> {
+    pub cache: &'a Cache,
+    pub slugs: &'a dyn Fn(&crate::rollup::Rollup) -> String,
+    /// Whether a restored period's pages may be rendered again (`ocb
+    /// build`): then its statements' resources are read from the cache
+    /// when the previous period's amounts changed.
+    pub pages: bool,
+}
 
 /// `each_period`, with periods restored from the cache where their key
 /// matches: such a period comes with no charges and `cache` set to `Hit`.
@@ -180,7 +192,7 @@ pub fn periods(
         // A closed period's page names the later periods that corrected it.
         let corrected = format!("{:?}", books.corrected_in(dir.period));
         let key_of = |c: &Cache, spike_totals: &SourceTotals, rollup: &crate::rollup::Rollup| {
-            let (_, slugs) = cache.expect("a cache");
+            let slugs = cache.expect("a cache").slugs;
             let carried = crate::cache::carried(
                 &repo.config,
                 prev,
@@ -191,7 +203,9 @@ pub fn periods(
             c.key(i, dir, &format!("{carried}\ncorrected in {corrected}"))
         };
         let mut hit = None;
-        if let Some((c, _)) = cache
+        if let Some(Cached {
+            cache: c, pages, ..
+        }) = cache
             && computed != Some(dir.period)
             && let Some(mut entry) = c.read(dir.period)
         {
@@ -205,12 +219,12 @@ pub fn periods(
                 let statements = (now != entry.previous).then_some(now);
                 // Statement pages rendered again read the resources.
                 let resources = match statements {
-                    Some(_) => c.resources(dir.period),
-                    None => Some(Vec::new()),
+                    Some(_) if pages => c.resources(dir.period),
+                    _ => Some(Vec::new()),
                 };
                 // Correction lines are charges: not in the entry.
                 if let Some(resources) = resources
-                    && (statements.is_none() || !entry.corrections)
+                    && (statements.is_none() || !pages || !entry.corrections)
                 {
                     entry.data.rollup.resources = resources;
                     hit = Some((Box::new(entry), statements));
@@ -237,7 +251,7 @@ pub fn periods(
                 && books.nothing_pending()
                 && data.superseded.is_empty()
                 && data.held_now.is_empty();
-            if let (Some((c, _)), true) = (cache, storable) {
+            if let (Some(Cached { cache: c, .. }), true) = (cache, storable) {
                 data.cache = Use::Store {
                     base: key_of(c, &data.spike_totals, &data.rollup)?,
                     previous: crate::cache::previous_billed(prev_statements, &data.rollup),
@@ -294,9 +308,11 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         .then(|| Cache::open(&repo, true))
         .transpose()?;
     let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
-    let cached = cache
-        .as_ref()
-        .map(|c| (c, &outside as &dyn Fn(&crate::rollup::Rollup) -> String));
+    let cached = cache.as_ref().map(|cache| Cached {
+        cache,
+        slugs: &outside,
+        pages: true,
+    });
     let mut cache_warnings = Vec::new();
     let mut since = std::time::Instant::now();
     let history = periods(&repo, &mut report.problems, cached, None, |data| {

@@ -367,3 +367,24 @@ fn the_periods_table_is_the_same_from_the_cache() {
     assert_eq!(computed, restored);
     assert!(computed.contains("2025-01"), "{computed}");
 }
+
+#[test]
+fn commands_that_render_nothing_restore_a_period_without_its_resources() {
+    let dir = repo("basic");
+    let root = dir.path();
+    cached_build(root);
+    // January's amount changes February's "change vs previous": a build
+    // renders February's statement pages again from the cached resources.
+    edit(&root.join("periods/2025-01/aws.csv"), ",8.50,", ",9.50,");
+    std::fs::remove_file(root.join(".ocb-cache/periods/2025-02/resources.msgpack")).unwrap();
+    // `ocb periods` renders no page: February is restored all the same.
+    let out = ocb(root).args(["periods", "--verbose"]).assert().success();
+    let said = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(said.contains("2025-02: restored from the cache"), "{said}");
+    assert!(!said.contains("2025-01: restored"), "{said}");
+    // A build needs them: February is computed, and the output is whole.
+    let (restored, computed) = cached_build(root);
+    assert!(restored.is_empty(), "{restored:?}");
+    assert_eq!(computed, ["2025-01", "2025-02"]);
+    same_as_uncached(root, "February's resources missing from its cache entry");
+}
