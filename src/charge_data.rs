@@ -77,7 +77,7 @@ impl Made {
             c.line
         );
         self.n.clear();
-        let _ = write!(self.n, "{}", c.billed);
+        crate::money::decimal_into(&mut self.n, c.billed);
     }
 }
 
@@ -225,15 +225,20 @@ fn shard<'c>(
     let mut ids = Vec::with_capacity(rows.len());
     write!(w, "OCB_SHARD({n},[")?;
     let mut made = Made::default();
+    // Per facet, the address of the previous row's cell: rows come by
+    // project and PI, so most repeat it.
+    let mut last = [(0usize, 0usize); FACETS.len()];
     for (i, c) in rows.iter().enumerate() {
         made.fill(c);
         let r = row(c, config, &made);
         for (f, (_, col)) in FACETS.iter().enumerate() {
             // Cells are shared strings: each is hashed once per address.
             let cell = r[*col];
-            if seen[f].insert((cell.as_ptr() as usize, cell.len())) && !facets[f].contains(cell) {
+            let place = (cell.as_ptr() as usize, cell.len());
+            if place != last[f] && seen[f].insert(place) && !facets[f].contains(cell) {
                 facets[f].insert(cell.to_string());
             }
+            last[f] = place;
         }
         if i > 0 {
             w.write_all(b",\n")?;

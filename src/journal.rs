@@ -42,7 +42,11 @@ pub fn neutralise(cell: &str) -> String {
 
 /// `neutralise`, borrowing the cell when it is safe as it is.
 pub fn neutralised(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // By its first byte: the characters are ASCII.
+    if matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)

@@ -131,6 +131,36 @@ pub fn format_into(out: &mut String, scratch: &mut String, amount: Decimal, curr
 }
 
 /// Whole units for chart axes: `$10,000`.
+/// Append `d` as its `Display` writes it (every digit of its scale kept,
+/// `-` for a negative sign), without the formatter: a million rows' amounts.
+pub fn decimal_into(out: &mut String, d: Decimal) {
+    if d.is_sign_negative() {
+        out.push('-');
+    }
+    let mut m = d.mantissa().unsigned_abs();
+    let mut digits = [b'0'; 40];
+    let mut start = digits.len();
+    while m > 0 {
+        start -= 1;
+        digits[start] = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    let scale = d.scale() as usize;
+    // Zeros before the digits, up to the scale (0.05 is 5 at scale 2).
+    let start = start.min(digits.len() - scale);
+    let whole = digits.len() - scale;
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&digits[r]).unwrap_or_default();
+    out.push_str(if start == whole {
+        "0"
+    } else {
+        text(start..whole)
+    });
+    if scale > 0 {
+        out.push('.');
+        out.push_str(text(whole..digits.len()));
+    }
+}
+
 pub fn format_whole(amount: Decimal, currency: &str) -> String {
     let text = format(amount.round(), currency);
     match text.find('.') {
@@ -225,6 +255,50 @@ pub fn allocate(amounts: &[Decimal], currency: &str) -> Vec<Decimal> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        use rust_decimal::Decimal;
+        let mut cases: Vec<Decimal> = [
+            "0",
+            "-0",
+            "0.00",
+            "-0.00",
+            "1",
+            "-1",
+            "0.05",
+            "-0.05",
+            "1.50",
+            "123456.789",
+            "0.000000000001",
+            "-999999999999999.999999999999",
+            "10",
+            "100.0",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let mut negative_zero = Decimal::new(0, 3);
+        negative_zero.set_sign_negative(true);
+        cases.push(negative_zero);
+        let mut x: u64 = 88172645463325252;
+        for _ in 0..10_000 {
+            // xorshift: mantissas and scales of every size.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = i128::from(x as i64) >> (x % 60);
+            cases.push(Decimal::from_i128_with_scale(m, (x % 29) as u32));
+        }
+        for d in cases {
+            let mut out = String::new();
+            super::decimal_into(&mut out, d);
+            assert_eq!(out, d.to_string(), "{d:?}");
+        }
+    }
+
     use super::*;
     use rust_decimal_macros_free::d;
 

@@ -103,7 +103,7 @@ pub fn charges_csv(
         w.write_field(&*c.currency)?;
         for d in [c.list, c.contracted, c.effective, c.billed] {
             buf.clear();
-            write!(buf, "{d}")?;
+            crate::money::decimal_into(&mut buf, d);
             w.write_field(&buf)?;
         }
         w.write_field(statement)?;
