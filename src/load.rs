@@ -354,6 +354,8 @@ struct Repeats {
     described: crate::charge::FastMap<Box<[u8]>, Arc<Dimensions>>,
     /// The key of the row at hand (kept: one allocation per file).
     key: Vec<u8>,
+    /// The bytes of the row at hand that its content hash covers.
+    content: Vec<u8>,
     /// Rows not found in `described`, and whether it is still worth
     /// keeping: a file whose rows rarely repeat (a column unique to each
     /// row) would hold a copy of every row's texts for nothing.
@@ -777,7 +779,7 @@ impl RowCtx<'_> {
             ));
         }
         if let Some((i, c)) = cell(Field::BillingCurrency) {
-            let c = c.trim();
+            let c = focus::trim(c);
             if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
                 problems.push(self.problem(
                     i,
@@ -792,7 +794,7 @@ impl RowCtx<'_> {
             return Err(problems);
         }
         let currency = cell(Field::BillingCurrency)
-            .map(|(_, c)| c.trim())
+            .map(|(_, c)| focus::trim(c))
             .unwrap_or(currency);
         let full = strings.is_some();
         let currency = match strings.as_deref_mut() {
@@ -804,10 +806,10 @@ impl RowCtx<'_> {
             None => self.empty.clone(),
         };
         let (content, occurrence) = match full {
-            true => self.identity(cells, source, &mut repeats.seen),
+            true => self.identity(cells, source, &mut repeats.seen, &mut repeats.content),
             false => ([0; 16], 0),
         };
-        let trimmed = |f: Field| cell(f).map(|(_, c)| c.trim()).unwrap_or("");
+        let trimmed = |f: Field| cell(f).map(|(_, c)| focus::trim(c)).unwrap_or("");
         // Columns ocb gives no meaning to: their names are the file's.
         let extra_columns = || {
             self.header
@@ -891,20 +893,23 @@ impl RowCtx<'_> {
         cells: &[&str],
         source: &str,
         seen: &mut crate::charge::FastMap<[u8; 16], u32>,
+        bytes: &mut Vec<u8>,
     ) -> ([u8; 16], u32) {
-        let mut h = Sha256::new();
-        h.update(source.as_bytes());
+        // The bytes gathered, then hashed in one call: the same digest as
+        // hashing them piece by piece, at a fraction of the calls.
+        bytes.clear();
+        bytes.extend_from_slice(source.as_bytes());
         for &i in &self.header.sorted {
-            let value = cells[i].trim();
+            let value = focus::trim(cells[i]);
             if focus::is_null(value) {
                 continue;
             }
-            h.update([0x1e]);
-            h.update(self.header.lower[i].as_bytes());
-            h.update([0x1f]);
-            h.update(value.as_bytes());
+            bytes.push(0x1e);
+            bytes.extend_from_slice(self.header.lower[i].as_bytes());
+            bytes.push(0x1f);
+            bytes.extend_from_slice(value.as_bytes());
         }
-        let digest = h.finalize();
+        let digest = Sha256::digest(&bytes[..]);
         let mut content = [0u8; 16];
         content.copy_from_slice(&digest[..16]);
         let n = seen.entry(content).or_insert(0);
