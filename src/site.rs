@@ -748,6 +748,9 @@ impl Site {
             by_pi.entry(&s.pi).or_default().push(s);
             by_project.entry(&s.project).or_default().push(s);
         }
+        // (file, section, title, statements): a page per PI and per project,
+        // rendered on all cores.
+        let mut pages: Vec<(String, &str, String, Vec<&StatementRef>)> = Vec::new();
         for (pi, list) in by_pi {
             let slug = self.pi_slugs.known(pi).context("PI slug")?;
             let name = self.pi_name(pi);
@@ -756,15 +759,7 @@ impl Site {
             } else {
                 format!("{name} ({pi})")
             };
-            let mine = warnings_for(&warnings, &list);
-            self.history_page(
-                out,
-                &format!("pis/{slug}.html"),
-                "pis",
-                &title,
-                &list,
-                &mine,
-            )?;
+            pages.push((format!("pis/{slug}.html"), "pis", title, list));
         }
         for (project, list) in by_project {
             let slug = self.project_slugs.known(project).context("project slug")?;
@@ -774,17 +769,15 @@ impl Site {
             } else {
                 format!("{name} ({project})")
             };
-            let mine = warnings_for(&warnings, &list);
-            self.history_page(
-                out,
-                &format!("projects/{slug}.html"),
-                "projects",
-                &title,
-                &list,
-                &mine,
-            )?;
+            pages.push((format!("projects/{slug}.html"), "projects", title, list));
         }
-        Ok(())
+        use rayon::prelude::*;
+        pages
+            .par_iter()
+            .try_for_each(|(file, section, title, list)| {
+                let mine = warnings_for(&warnings, list);
+                self.history_page(out, file, section, title, list, &mine)
+            })
     }
 
     /// The theme's static files into `out/static/`.
