@@ -12,6 +12,7 @@ use crate::pipeline::PeriodData;
 use crate::portal::Portals;
 use crate::problem::Problem;
 use crate::projects::Projects;
+use crate::published::Published;
 use crate::write;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -117,8 +118,8 @@ pub fn each_period_for(
     }
     // No lock is held: nothing in the cache is written or removed.
     let cache = Cache::open(repo, false)?;
-    let site = std::cell::RefCell::new(site_of(repo)?);
-    let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
+    let published = std::cell::RefCell::new(Published::default());
+    let outside = |rollup: &crate::rollup::Rollup| published.borrow().slugs_of(rollup);
     let cached = Cached {
         cache: &cache,
         slugs: &outside,
@@ -126,7 +127,7 @@ pub fn each_period_for(
     };
     periods(repo, problems, Some(cached), period, |data| {
         // What a build's site would carry on from this period.
-        site.borrow_mut().advance(data);
+        published.borrow_mut().advance(data);
         if let Use::Hit { .. } = std::mem::take(&mut data.cache)
             && verbose
         {
@@ -302,12 +303,14 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Some(_) => root_dir.join(crate::access::ADMIN_DIR),
         None => root_dir.clone(),
     };
-    let site = std::cell::RefCell::new(site_of(&repo)?);
+    let site = site_of(&repo)?;
+    // What the site has published, period by period: the loop's own.
+    let published = std::cell::RefCell::new(Published::default());
     // Per-PI portals render each period once more per PI: not cached.
     let cache = (opts.cache && portals.is_none())
         .then(|| Cache::open(&repo, true))
         .transpose()?;
-    let outside = |rollup: &crate::rollup::Rollup| site.borrow().slugs_of(rollup);
+    let outside = |rollup: &crate::rollup::Rollup| published.borrow().slugs_of(rollup);
     let cached = cache.as_ref().map(|cache| Cached {
         cache,
         slugs: &outside,
@@ -319,19 +322,19 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         let prepared = since.elapsed();
         let start = std::time::Instant::now();
         let period = data.dir.period;
-        let mut site = site.borrow_mut();
+        let mut published = published.borrow_mut();
         let restored = match (std::mem::take(&mut data.cache), &cache) {
             (Use::Hit { entry, statements }, Some(cache)) => {
                 let out = dir.join(period.to_string());
                 cache.restore(period, &entry, &out)?;
                 let again = statements.is_some();
-                site.restore_period(data, entry.rows, again, &dir)?;
+                site.restore_period(&mut published, data, entry.rows, again, &dir)?;
                 if let Some(previous) = statements
                     && let Err(e) = cache.store(
                         entry.key.and_since(&repo.projects),
                         previous,
                         data,
-                        site.rows_of(period),
+                        published.rows_of(period),
                         &out,
                     )
                 {
@@ -344,7 +347,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                 let data: &PeriodData = data;
                 std::thread::scope(|s| {
                     let tables = s.spawn(|| write_period(data, &dir, &repo));
-                    let pages = site.render_period(data, &dir);
+                    let pages = site.render_period(&mut published, data, &dir);
                     let tables = tables
                         .join()
                         .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -358,7 +361,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
                         crate::cache::Key::new(base, &repo.projects),
                         previous,
                         data,
-                        site.rows_of(period),
+                        published.rows_of(period),
                         &dir.join(period.to_string()),
                     )
                 {
@@ -392,7 +395,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         since = std::time::Instant::now();
         Ok(())
     })?;
-    let site = site.into_inner();
+    let published = published.into_inner();
     report.warnings.append(&mut cache_warnings);
     for data in &history {
         report
@@ -413,7 +416,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         &dir.join("summary.json"),
         &outputs::summary_json(&report.summaries)?,
     )?;
-    site.render_history(&history, &dir)?;
+    site.pages(&published).render_history(&history, &dir)?;
     let rules = portals.as_ref().map(|p| p.rules(&repo));
     if let Some((_, problems)) = &rules
         && !problems.is_empty()
@@ -423,10 +426,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     }
     if opts.pdf {
         // Superseded statements keep their PDF, printed with the banner.
-        let all: Vec<_> = site
+        let all: Vec<_> = published
             .statements
             .iter()
-            .chain(&site.superseded)
+            .chain(&published.superseded)
             .cloned()
             .collect();
         report.pdfs = crate::pdf::print_all(
@@ -439,10 +442,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         )?;
     }
     if let (Some(p), Some((rules, _))) = (&portals, &rules) {
-        p.finish(rules, &site, &root_dir, opts.pdf)?;
+        p.finish(rules, site.pages(&published), &root_dir, opts.pdf)?;
     }
     // Last, over the whole staging folder: portals link PDFs too.
-    if report.pdfs < site.statements.len() {
+    if report.pdfs < published.statements.len() {
         crate::pdf_links::unlink_missing(&root_dir)?;
     }
     write::replace(staged, &opts.out)?;

@@ -46,13 +46,14 @@ pub fn close(root: &Path, config_path: &Path, period: Period) -> Result<Closed> 
         );
     }
     let scratch = tempfile::tempdir()?;
-    let mut site = Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?;
+    let site = Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?;
+    let mut published = crate::published::Published::default();
     let mut problems = repo.problems.clone();
     let mut recorded = None;
     crate::build::each_period(&repo, &mut problems, |data| {
-        site.render_period(data, scratch.path())?;
+        site.render_period(&mut published, data, scratch.path())?;
         if data.dir.period == period {
-            recorded = Some(record(data, &site.statements, root, config_path)?);
+            recorded = Some(record(data, &published.statements, root, config_path)?);
         }
         Ok(())
     })?;

@@ -49,6 +49,7 @@ pub mod precision;
 pub mod problem;
 pub mod progress;
 pub mod projects;
+pub mod published;
 pub mod review;
 pub mod rollup;
 pub mod sample;

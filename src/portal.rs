@@ -7,7 +7,8 @@ use crate::build::Repo;
 use crate::charge::{Charge, State};
 use crate::pipeline::PeriodData;
 use crate::problem::Problem;
-use crate::site::{Site, StatementRef};
+use crate::published::Published;
+use crate::site::{Pages, Site, StatementRef};
 use crate::slug::Slugs;
 use crate::write;
 use anyhow::{Context, Result};
@@ -18,6 +19,8 @@ use std::path::Path;
 struct Portal {
     slug: String,
     site: Site,
+    /// What the portal has published so far.
+    published: Published,
     /// The PI's share of each period, charges dropped once rendered.
     history: Vec<PeriodData>,
 }
@@ -45,6 +48,7 @@ impl Portals {
                     slug: self.slugs.get(&pi),
                     site: Site::new(&repo.root, &repo.config_path, &repo.config, &repo.projects)?
                         .for_portal(&pi),
+                    published: Published::default(),
                     history: Vec::new(),
                 };
                 self.by_pi.insert(pi.clone(), portal);
@@ -54,7 +58,9 @@ impl Portals {
             };
             let dir = out.join(path(&portal.slug));
             tables(&part, &dir)?;
-            portal.site.render_period(&part, &dir)?;
+            portal
+                .site
+                .render_period(&mut portal.published, &part, &dir)?;
             part.charges = Vec::new();
             portal.history.push(part);
         }
@@ -73,23 +79,31 @@ impl Portals {
 
     /// Histories and charts, the admins' PDFs linked in, shared static files,
     /// the landing page and `_access/`. `admin` rendered into `admin_dir`.
-    pub fn finish(&self, rules: &Rules, admin: &Site, out: &Path, pdfs: bool) -> Result<()> {
+    pub fn finish(&self, rules: &Rules, admin: Pages, out: &Path, pdfs: bool) -> Result<()> {
         let admin_dir = out.join(access::ADMIN_DIR);
-        let printed: HashMap<_, &StatementRef> =
-            admin.statements.iter().map(|s| (key(s), s)).collect();
+        let printed: HashMap<_, &StatementRef> = admin
+            .published
+            .statements
+            .iter()
+            .map(|s| (key(s), s))
+            .collect();
         for portal in self.by_pi.values() {
             let dir = out.join(path(&portal.slug));
-            portal.site.render_history(&portal.history, &dir)?;
+            portal
+                .site
+                .pages(&portal.published)
+                .render_history(&portal.history, &dir)?;
             if pdfs {
-                for s in &portal.site.statements {
+                for s in &portal.published.statements {
                     let from = printed
                         .get(&key(s))
                         .with_context(|| format!("statement {} has no admin copy", s.number))?;
                     link(&admin_dir.join(&from.pdf), &dir.join(&s.pdf))?;
                 }
                 // Superseded statements keep the PDF printed with the banner.
-                for s in &portal.site.superseded {
+                for s in &portal.published.superseded {
                     let from = admin
+                        .published
                         .superseded
                         .iter()
                         .find(|a| a.number == s.number)

@@ -8,12 +8,13 @@ use crate::money::format;
 use crate::period::Period;
 use crate::pipeline::PeriodData;
 use crate::projects::Projects;
+use crate::published::{Published, Rendered};
 use crate::rollup::{self, Group, StatementKey, Sums};
 use crate::slug::Slugs;
 use crate::theme::Theme;
 use crate::view::{self, Amounts};
 use crate::write;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
 use rust_decimal::Decimal;
@@ -58,24 +59,35 @@ impl StatementRef {
     }
 }
 
+/// What every page is rendered with: the configuration, the theme's
+/// templates and the repository's state. Read only: what the site has
+/// published so far is the build loop's (`Published`), passed to each render.
 pub struct Site {
     config: Config,
     projects: Projects,
     env: Environment<'static>,
     theme: Theme,
-    pi_slugs: Slugs,
-    project_slugs: Slugs,
-    pub statements: Vec<StatementRef>,
-    /// Superseded statements, re-rendered with a banner (PDFs printed too).
-    pub superseded: Vec<StatementRef>,
     repository: crate::audit::Repository,
     root: std::path::PathBuf,
     config_path: std::path::PathBuf,
-    /// Billed per statement key in the previous period, for "change vs previous".
-    previous: (Option<Period>, HashMap<StatementKey, Decimal>),
     /// The PI whose portal this is (`site.access: per_pi`): no review pages or
     /// manifests, and static files shared from the output root.
     portal: Option<String>,
+}
+
+/// The site's pages with what it has published so far: every renderer that
+/// links to PI and project pages or lists statements reads both.
+#[derive(Clone, Copy)]
+pub struct Pages<'a> {
+    site: &'a Site,
+    pub published: &'a Published,
+}
+
+impl std::ops::Deref for Pages<'_> {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        self.site
+    }
 }
 
 impl Site {
@@ -98,14 +110,9 @@ impl Site {
             projects: projects.clone(),
             env,
             theme,
-            pi_slugs: Slugs::default(),
-            project_slugs: Slugs::default(),
-            statements: Vec::new(),
-            superseded: Vec::new(),
             repository: crate::audit::Repository::read(root),
             root: root.to_path_buf(),
             config_path: config_path.to_path_buf(),
-            previous: (None, HashMap::new()),
             portal: None,
         })
     }
@@ -134,23 +141,6 @@ impl Site {
         })
     }
 
-    pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
-        let depth = rel.matches('/').count();
-        let root = "../".repeat(depth);
-        // Allocations name every project's balances: the admin site only.
-        let has_allocations =
-            self.portal.is_none() && self.projects.with_allocations().next().is_some();
-        // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
-        let up = if self.portal.is_some() { "../../" } else { "" };
-        let portal = self
-            .portal
-            .as_ref()
-            .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.pi_slugs.known(pi).unwrap_or("none")) });
-        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
-        let html = self.render(template, context! { ..ctx, ..base })?;
-        write::file(&out.join(rel), html.as_bytes())
-    }
-
     fn pi_name(&self, email: &str) -> String {
         self.projects
             .pi_name(email)
@@ -166,109 +156,6 @@ impl Site {
             .unwrap_or_default()
     }
 
-    /// The slugs a period with this rollup would get: what the site hands
-    /// from earlier periods to this one's pages, part of its cache key
-    /// (`crate::cache`). Slugs handed out before are kept, so only this
-    /// period's names matter.
-    pub fn slugs_of(&self, rollup: &crate::rollup::Rollup) -> String {
-        let mut pis = self.pi_slugs.clone();
-        let mut projects = self.project_slugs.clone();
-        let mut keys: Vec<(&str, &str)> = rollup
-            .statements
-            .iter()
-            .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
-            .collect();
-        keys.sort();
-        keys.iter()
-            .map(|(pi, project)| {
-                format!("{pi}={};{project}={}\n", pis.get(pi), projects.get(project))
-            })
-            .collect()
-    }
-
-    /// The statements rendered for `period`, in order.
-    pub fn rows_of(&self, period: Period) -> Vec<StatementRef> {
-        self.statements
-            .iter()
-            .filter(|s| s.period == period)
-            .cloned()
-            .collect()
-    }
-
-    /// A period restored from the cache (its files already in place): the
-    /// site takes its statements and slugs as `render_period` would, and
-    /// renders again the two files that name the repository's state (the
-    /// period page and `audit.json`), which the cache does not keep. With
-    /// `statements`, the previous period's amounts changed: the statement
-    /// pages (which show the change) are rendered again from the rollup.
-    pub fn restore_period(
-        &mut self,
-        data: &PeriodData,
-        rows: Vec<StatementRef>,
-        statements: bool,
-        out: &Path,
-    ) -> Result<()> {
-        self.claim_slugs(data);
-        let previous = self.take_previous(data.dir.period);
-        let rows = if statements {
-            let rows = self.render_statements(data, out, &HashMap::new(), &previous)?;
-            if self.portal.is_none() {
-                self.manifest(data, &rows, out)?;
-            }
-            rows
-        } else {
-            rows
-        };
-        let audit = self.audit(data, out)?;
-        self.period_index(data, &rows, &[], audit.as_ref(), out)?;
-        self.set_previous(data);
-        self.statements.extend(rows);
-        Ok(())
-    }
-
-    /// The site's state after `data`'s period, without rendering it: what a
-    /// command that renders nothing carries on for the cache keys.
-    pub fn advance(&mut self, data: &PeriodData) {
-        self.claim_slugs(data);
-        self.set_previous(data);
-    }
-
-    /// Slugs are handed out period by period, in key order.
-    fn claim_slugs(&mut self, data: &PeriodData) {
-        let mut keys: Vec<(&str, &str)> = data
-            .rollup
-            .statements
-            .iter()
-            .map(|g| (g.key.pi.as_str(), g.key.project.as_str()))
-            .collect();
-        keys.sort();
-        for (pi, project) in &keys {
-            self.pi_slugs.get(pi);
-            self.project_slugs.get(project);
-        }
-    }
-
-    /// Billed per statement key in the period before `period`, if that is
-    /// the last one rendered.
-    fn take_previous(&mut self, period: Period) -> HashMap<StatementKey, Decimal> {
-        if self.previous.0 == Some(period.prev()) {
-            std::mem::take(&mut self.previous.1)
-        } else {
-            HashMap::new()
-        }
-    }
-
-    fn set_previous(&mut self, data: &PeriodData) {
-        self.previous = (
-            Some(data.dir.period),
-            data.rollup
-                .statements
-                .iter()
-                .map(|g| (g.key.clone(), g.sums.billed))
-                .collect(),
-        );
-    }
-
     /// The audit record (all inputs, all PIs) stays on the admins' site.
     fn audit(&self, data: &PeriodData, out: &Path) -> Result<Option<crate::audit::Audit>> {
         if self.portal.is_some() {
@@ -282,42 +169,116 @@ impl Site {
         Ok(Some(audit))
     }
 
-    pub fn render_period(&mut self, data: &PeriodData, out: &Path) -> Result<()> {
-        self.claim_slugs(data);
-        let previous = self.take_previous(data.dir.period);
-        let this = &*self;
+    /// The theme's static files into `out/static/`.
+    pub fn write_statics(&self, out: &Path) -> Result<()> {
+        for (name, bytes) in self.theme.statics()? {
+            write::file(&out.join("static").join(&name), &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// What `published` and this site render for a period.
+    pub fn pages<'a>(&'a self, published: &'a Published) -> Pages<'a> {
+        Pages {
+            site: self,
+            published,
+        }
+    }
+
+    /// Render a period's pages and add them to what is published.
+    pub fn render_period(
+        &self,
+        published: &mut Published,
+        data: &PeriodData,
+        out: &Path,
+    ) -> Result<()> {
+        published.claim_slugs(data);
+        let rendered = self.pages(published).period(data, out)?;
+        published.add(data, rendered);
+        Ok(())
+    }
+
+    /// A period restored from the cache (its files already in place): the
+    /// site takes its statements and slugs as `render_period` would, and
+    /// renders again the two files that name the repository's state (the
+    /// period page and `audit.json`), which the cache does not keep. With
+    /// `statements`, the previous period's amounts changed: the statement
+    /// pages (which show the change) are rendered again from the rollup.
+    pub fn restore_period(
+        &self,
+        published: &mut Published,
+        data: &PeriodData,
+        rows: Vec<StatementRef>,
+        statements: bool,
+        out: &Path,
+    ) -> Result<()> {
+        published.claim_slugs(data);
+        let pages = self.pages(published);
+        let rows = if statements {
+            let rows = pages.render_statements(data, out, &HashMap::new())?;
+            if self.portal.is_none() {
+                pages.manifest(data, &rows, out)?;
+            }
+            rows
+        } else {
+            rows
+        };
+        let audit = self.audit(data, out)?;
+        pages.period_index(data, &rows, &[], audit.as_ref(), out)?;
+        published.add(
+            data,
+            Rendered {
+                statements: rows,
+                superseded: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Pages<'_> {
+    pub(crate) fn page(&self, out: &Path, rel: &str, template: &str, ctx: Value) -> Result<()> {
+        let depth = rel.matches('/').count();
+        let root = "../".repeat(depth);
+        // Allocations name every project's balances: the admin site only.
+        let has_allocations =
+            self.portal.is_none() && self.projects.with_allocations().next().is_some();
+        // A portal (`pi/<slug>/`) uses the shared `static/` two levels up.
+        let up = if self.portal.is_some() { "../../" } else { "" };
+        let portal = self
+            .portal
+            .as_ref()
+            .map(|pi| context! { email => pi, name => self.pi_name(pi), history => format!("pis/{}.html", self.published.pi_slug(pi)) });
+        let base = context! { root => &root, static_dir => Value::from_safe_string(format!("{up}static/")), portal => portal, has_allocations => has_allocations, site => Serde(&self.config.site), org => Serde(&self.config.organization), billing_basis => Serde(self.config.billing.basis) };
+        let html = self.render(template, context! { ..ctx, ..base })?;
+        write::file(&out.join(rel), html.as_bytes())
+    }
+
+    /// A period's pages, and its statements and superseded ones.
+    fn period(&self, data: &PeriodData, out: &Path) -> Result<Rendered> {
         // The charge browser and the review queue read every charge, the
         // statements the rollup: each on its own core.
-        let (rows, superseded) = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let charges = s.spawn(|| -> Result<()> {
-                this.charges_page(data, out)?;
-                if this.portal.is_none() {
-                    this.review_page(data, out)?;
+                self.charges_page(data, out)?;
+                if self.portal.is_none() {
+                    self.review_page(data, out)?;
                 }
                 Ok(())
             });
-            let statements = this.render_statements_and_index(data, out, &previous);
+            let statements = self.render_statements_and_index(data, out);
             let charges = charges
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
             charges.and(statements)
-        })?;
-        self.superseded.extend(superseded);
-        self.set_previous(data);
-        self.statements.extend(rows);
-        Ok(())
+        })
     }
 
     /// The statement pages, the superseded ones, the audit record, the
     /// period's index and its manifest; the statements and superseded ones.
-    fn render_statements_and_index(
-        &self,
-        data: &PeriodData,
-        out: &Path,
-        previous: &HashMap<StatementKey, Decimal>,
-    ) -> Result<(Vec<StatementRef>, Vec<StatementRef>)> {
+    fn render_statements_and_index(&self, data: &PeriodData, out: &Path) -> Result<Rendered> {
         let corrections = crate::numbers::corrections_by_key(&data.charges);
-        let rows = self.render_statements(data, out, &corrections, previous)?;
+        let rows = self.render_statements(data, out, &corrections)?;
         // A portal's data holds only its PI's superseded statements.
         let superseded = self.render_superseded(data, &rows, out)?;
         let audit = self.audit(data, out)?;
@@ -325,7 +286,10 @@ impl Site {
         if self.portal.is_none() {
             self.manifest(data, &rows, out)?;
         }
-        Ok((rows, superseded))
+        Ok(Rendered {
+            statements: rows,
+            superseded,
+        })
     }
 
     /// Each statement's page; the statements as rows for the other pages.
@@ -334,10 +298,10 @@ impl Site {
         data: &PeriodData,
         out: &Path,
         corrections: &HashMap<crate::numbers::Key, Vec<&Charge>>,
-        previous: &HashMap<StatementKey, Decimal>,
     ) -> Result<Vec<StatementRef>> {
         let period = data.dir.period;
         let r = &data.rollup;
+        let previous = self.published.previous(period);
         // One folder per PI, one file per project (suffixed when a project has several funds or currencies).
         let mut files: HashMap<String, Slugs> = HashMap::new();
         let mut rows = Vec::new();
@@ -348,9 +312,9 @@ impl Site {
                 project,
                 fund,
             } = &g.key;
-            // Claimed by `claim_slugs`.
-            let pi_slug = self.pi_slugs.known(pi).unwrap_or("none").to_string();
-            let project_slug = self.project_slugs.known(project).unwrap_or("none");
+            // Claimed by `Published::claim_slugs`.
+            let pi_slug = self.published.pi_slug(pi).to_string();
+            let project_slug = self.published.project_slug(project);
             let file = format!(
                 "{pi_slug}/{}",
                 files.entry(pi_slug.clone()).or_default().claim(
@@ -377,8 +341,13 @@ impl Site {
                 replaces: data.replaces.get(&g.key).cloned(),
                 shown: Default::default(),
             };
-            let (ctx, shown) =
-                self.statement_context(data, g, &stmt, previous.get(&g.key).copied(), corrections);
+            let (ctx, shown) = self.statement_context(
+                data,
+                g,
+                &stmt,
+                previous.and_then(|p| p.get(&g.key)).copied(),
+                corrections,
+            );
             self.page(out, &stmt.html, "statement.html", ctx)?;
             rows.push(StatementRef { shown, ..stmt });
         }
@@ -466,8 +435,8 @@ impl Site {
             change => Serde(view::change(stmt.sums.billed, shown.previous, currency)),
             warnings => &shown.warnings,
             pdf => format!("{}.pdf", stmt.html.rsplit('/').next().unwrap_or("").trim_end_matches(".html")),
-            pi_href => format!("pis/{}.html", self.pi_slugs.known(&stmt.pi).unwrap_or("none")),
-            project_href => format!("projects/{}.html", self.project_slugs.known(&stmt.project).unwrap_or("none")),
+            pi_href => format!("pis/{}.html", self.published.pi_slug(&stmt.pi)),
+            project_href => format!("projects/{}.html", self.published.project_slug(&stmt.project)),
             ..extra
         };
         (ctx, shown)
@@ -528,8 +497,8 @@ impl Site {
                 superseded_by => i.superseded_by.clone().unwrap_or_default(), superseded => true,
                 superseded_href => current.iter().find(|r| Some(&r.number) == i.superseded_by.as_ref()).map(|r| format!("../../{}", r.html)),
                 pdf => format!("{}.pdf", crate::slug::slugify(&i.number)),
-                pi_href => format!("pis/{}.html", self.pi_slugs.known(&i.pi_email).unwrap_or("none")),
-                project_href => format!("projects/{}.html", self.project_slugs.known(&i.project_id).unwrap_or("none")),
+                pi_href => format!("pis/{}.html", self.published.pi_slug(&i.pi_email)),
+                project_href => format!("projects/{}.html", self.published.project_slug(&i.project_id)),
             };
             self.page(out, &stmt.html, "statement.html", ctx)?;
             refs.push(stmt);
@@ -587,7 +556,7 @@ impl Site {
                 credits => format!("{:.2}", s.credits), surcharges => format!("{:.2}", s.surcharges), due => format!("{:.2}", s.due), due_text => format(s.due, &s.currency),
                 ledger => Serde(crate::ledger::find(&data.ledger, &s.key()).map(crate::ledger::view::statement)),
                 cc => self.projects.get(&s.project).map(|p| p.cc.clone()).unwrap_or_default(),
-                pi_href => format!("pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
+                pi_href => format!("pis/{}.html", self.published.pi_slug(&s.pi)),
             })
             .collect();
         let held: usize = data.currencies.iter().map(|c| c.held_rows as usize).sum();
@@ -616,8 +585,8 @@ impl Site {
             due => format(s.due, &s.currency), adjusted => s.due != crate::money::round(s.sums.billed, &s.currency),
             credits => format(s.credits, &s.currency), surcharges => format(s.surcharges, &s.currency),
             html => local(&s.html), pdf => local(&s.pdf),
-            pi_href => format!("{up}pis/{}.html", self.pi_slugs.known(&s.pi).unwrap_or("none")),
-            project_href => format!("{up}projects/{}.html", self.project_slugs.known(&s.project).unwrap_or("none")),
+            pi_href => format!("{up}pis/{}.html", self.published.pi_slug(&s.pi)),
+            project_href => format!("{up}projects/{}.html", self.published.project_slug(&s.project)),
         }
     }
 
@@ -735,7 +704,12 @@ impl Site {
         let warnings: Vec<(String, String)> = warnings
             .into_iter()
             .filter(|(project, _)| {
-                self.portal.is_none() || self.statements.iter().any(|s| &s.project == project)
+                self.portal.is_none()
+                    || self
+                        .published
+                        .statements
+                        .iter()
+                        .any(|s| &s.project == project)
             })
             .collect();
         self.dashboard(history, &warnings, out)?;
@@ -744,7 +718,7 @@ impl Site {
         }
         let mut by_pi: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
         let mut by_project: BTreeMap<&str, Vec<&StatementRef>> = BTreeMap::new();
-        for s in &self.statements {
+        for s in &self.published.statements {
             by_pi.entry(&s.pi).or_default().push(s);
             by_project.entry(&s.project).or_default().push(s);
         }
@@ -752,7 +726,7 @@ impl Site {
         // rendered on all cores.
         let mut pages: Vec<(String, &str, String, Vec<&StatementRef>)> = Vec::new();
         for (pi, list) in by_pi {
-            let slug = self.pi_slugs.known(pi).context("PI slug")?;
+            let slug = self.published.pi_slug(pi);
             let name = self.pi_name(pi);
             let title = if name.is_empty() {
                 pi.to_string()
@@ -762,7 +736,7 @@ impl Site {
             pages.push((format!("pis/{slug}.html"), "pis", title, list));
         }
         for (project, list) in by_project {
-            let slug = self.project_slugs.known(project).context("project slug")?;
+            let slug = self.published.project_slug(project);
             let name = self.project_name(project);
             let title = if name.is_empty() {
                 project.to_string()
@@ -778,14 +752,6 @@ impl Site {
                 let mine = warnings_for(&warnings, list);
                 self.history_page(out, file, section, title, list, &mine)
             })
-    }
-
-    /// The theme's static files into `out/static/`.
-    pub fn write_statics(&self, out: &Path) -> Result<()> {
-        for (name, bytes) in self.theme.statics()? {
-            write::file(&out.join("static").join(&name), &bytes)?;
-        }
-        Ok(())
     }
 
     fn history_page(
@@ -917,6 +883,7 @@ impl Site {
             m.into_iter().map(|((cur, name), s)| context! { name => name, currency => &cur, amounts => Serde(Amounts::new(&s, &cur)) }).collect::<Vec<_>>()
         };
         let mut top: Vec<&StatementRef> = self
+            .published
             .statements
             .iter()
             .filter(|s| s.period == d.dir.period)
@@ -1004,7 +971,7 @@ fn allocation_warnings(data: &PeriodData, project: &str) -> Vec<String> {
         .collect()
 }
 
-impl Site {
+impl Pages<'_> {
     /// `allocations.html`: each allocation's balance, burn-down across the
     /// periods, projected exhaustion and warnings, as of the latest period.
     fn allocations_page(&self, history: &[PeriodData], out: &Path) -> Result<()> {
@@ -1050,7 +1017,7 @@ impl Site {
             let pairs: Vec<(Period, Decimal)> = draws.iter().map(|d| (d.0, d.1)).collect();
             items.push(context! {
                 id => &a.id, kind => Serde(a.kind), project => &a.project, project_name => self.project_name(&a.project),
-                project_href => format!("projects/{}.html", self.project_slugs.known(&a.project).unwrap_or("none")),
+                project_href => format!("projects/{}.html", self.published.project_slug(&a.project)),
                 start => a.start.to_string(), end => a.end.to_string(),
                 amount => format(a.amount, c), used => format(a.used, c), used_pct => crate::money::percent(a.used, a.amount),
                 remaining => format(a.remaining, c),
