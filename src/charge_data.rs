@@ -8,7 +8,12 @@
 //!   every PI, project, source, service and state once, and each shard lists
 //!   which of them it holds (indexes into `values`), so a filter loads only
 //!   the shards that can match.
-//! - `NNNN.js`: `OCB_SHARD(n, rows)`, each row an array in `columns` order.
+//! - `NNNN.js`: `OCB_SHARD(n, texts, rows)`, each row an array in `columns`
+//!   order. The cells of the `coded` columns (state, source, PI, project,
+//!   fund, service, resource, flags), which repeat within a shard, are
+//!   indexes into the shard's `texts`; `at` is `[file, line]`, its file an
+//!   index into `texts` too. A shard is a third of the bytes it would be
+//!   with every text written out.
 //! - `ids/XY.js`: `OCB_IDS("XY", {id: shard})` for ids starting with `XY`.
 //!
 //! Rows are ordered by project, PI and then file order, so one project's
@@ -21,11 +26,10 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-/// Rows per shard: about 1.3 MB of script at the sample's row size.
+/// Rows per shard: about 0.35 MB of script at the sample's row size.
 pub const SHARD_ROWS: usize = 5000;
 
 /// Columns of a row, in order (the page reads them by these names).
@@ -33,6 +37,12 @@ pub const COLUMNS: [&str; 13] = [
     "id", "state", "source", "pi", "project", "fund", "service", "resource", "flags", "billed",
     "list", "at", "n",
 ];
+
+/// Columns whose cells are indexes into a shard's texts.
+const CODED: [usize; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+
+/// The `at` column: `[file, line]`.
+const AT: usize = 11;
 
 /// Facets the page filters on, with the column each reads.
 const FACETS: [(&str, usize); 5] = [
@@ -50,7 +60,6 @@ struct Made {
     flags: String,
     billed: String,
     list: String,
-    at: String,
     n: String,
     scratch: String,
 }
@@ -68,20 +77,13 @@ impl Made {
         format_into(&mut self.billed, &mut self.scratch, c.billed, &c.currency);
         self.list.clear();
         format_into(&mut self.list, &mut self.scratch, c.list, &c.currency);
-        self.at.clear();
-        // Writing to a String cannot fail.
-        let _ = write!(
-            self.at,
-            "{}:{}",
-            c.file.rsplit('/').next().unwrap_or(""),
-            c.line
-        );
         self.n.clear();
         crate::money::decimal_into(&mut self.n, c.billed);
     }
 }
 
-/// One charge as the charges page shows it, in `COLUMNS` order.
+/// One charge as the charges page shows it, in `COLUMNS` order (`at`: the
+/// file's name, its line apart).
 fn row<'a>(c: &'a Charge, config: &'a Config, made: &'a Made) -> [&'a str; 13] {
     [
         &c.id,
@@ -99,7 +101,7 @@ fn row<'a>(c: &'a Charge, config: &'a Config, made: &'a Made) -> [&'a str; 13] {
         &made.flags,
         &made.billed,
         &made.list,
-        &made.at,
+        c.file.rsplit('/').next().unwrap_or(""),
         &made.n,
     ]
 }
@@ -109,6 +111,7 @@ struct Index<'a> {
     total: usize,
     shard_rows: usize,
     columns: [&'a str; 13],
+    coded: [usize; 8],
     values: BTreeMap<&'static str, Vec<String>>,
     shards: Vec<ShardInfo>,
 }
@@ -194,6 +197,7 @@ pub fn write(
         total: charges.len(),
         shard_rows: SHARD_ROWS,
         columns: COLUMNS,
+        coded: CODED,
         values: FACETS.iter().map(|(name, _)| *name).zip(values).collect(),
         shards,
     };
@@ -215,15 +219,12 @@ fn shard<'c>(
     config: &Config,
     dir: &Path,
 ) -> Result<(Facets, Vec<(&'c str, usize)>)> {
-    let path = dir.join(format!("{n:04}.js"));
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut facets: Facets = vec![Default::default(); FACETS.len()];
     let mut seen: Vec<crate::charge::FastSet<(usize, usize)>> =
         vec![Default::default(); FACETS.len()];
     let mut ids = Vec::with_capacity(rows.len());
-    write!(w, "OCB_SHARD({n},[")?;
+    let mut texts = Texts::default();
+    let mut body: Vec<u8> = Vec::with_capacity(rows.len() * 80);
     let mut made = Made::default();
     // Per facet, the address of the previous row's cell: rows come by
     // project and PI, so most repeat it.
@@ -240,15 +241,63 @@ fn shard<'c>(
             }
             last[f] = place;
         }
-        if i > 0 {
-            w.write_all(b",\n")?;
+        body.extend_from_slice(if i > 0 { b",\n[" } else { b"[" });
+        for (col, cell) in r.iter().enumerate() {
+            if col > 0 {
+                body.push(b',');
+            }
+            if CODED.contains(&col) {
+                // Flags are made in one buffer for every row: by text only.
+                let shared = col != 8;
+                write!(body, "{}", texts.code(col, cell, shared))?;
+            } else if col == AT {
+                write!(body, "[{},{}]", texts.code(col, cell, true), c.line)?;
+            } else {
+                serde_json::to_writer(&mut body, cell)?;
+            }
         }
-        serde_json::to_writer(&mut w, &r)?;
+        body.push(b']');
         ids.push((c.id.as_str(), n));
     }
-    w.write_all(b"]);\n")?;
-    w.flush()?;
+    let mut text = format!("OCB_SHARD({n},").into_bytes();
+    serde_json::to_writer(&mut text, &texts.list)?;
+    text.extend_from_slice(b",[");
+    text.append(&mut body);
+    text.extend_from_slice(b"]);\n");
+    crate::write::file(&dir.join(format!("{n:04}.js")), &text)?;
     Ok((facets, ids))
+}
+
+/// A shard's texts, each written once and referred to by its index.
+#[derive(Default)]
+struct Texts {
+    list: Vec<String>,
+    by_text: crate::charge::FastMap<String, u32>,
+    /// Per column, the address of the last cell coded and its code.
+    last: [(usize, usize, u32); 13],
+}
+
+impl Texts {
+    /// The index of `cell` in column `col`; `shared`: the cell is a shared
+    /// string, the same text wherever it is (found by address first).
+    fn code(&mut self, col: usize, cell: &str, shared: bool) -> u32 {
+        let place = (cell.as_ptr() as usize, cell.len());
+        let (ptr, len, code) = self.last[col];
+        if shared && (ptr, len) == place {
+            return code;
+        }
+        let code = match self.by_text.get(cell) {
+            Some(&code) => code,
+            None => {
+                let code = self.list.len() as u32;
+                self.list.push(cell.to_string());
+                self.by_text.insert(cell.to_string(), code);
+                code
+            }
+        };
+        self.last[col] = (place.0, place.1, code);
+        code
+    }
 }
 
 /// `ids/XY.js`: which shard holds each id, by the id's first two characters.

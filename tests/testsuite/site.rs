@@ -257,6 +257,21 @@ fn browser_filters_charges_and_toggles_dark_mode() {
         eval("document.querySelector('#charges tbody td:nth-child(10)').textContent"),
         "$8.50"
     );
+    // Its texts and place, written once per shard, read back whole.
+    let cells = eval(
+        "Array.from(document.querySelectorAll('#charges tbody tr:first-child td')).map(function (td) { return td.textContent; }).join('|')",
+    );
+    let cells = cells.as_str().unwrap_or("");
+    assert!(
+        cells.contains("|billed|") && cells.contains("|$8.50|"),
+        "{cells}"
+    );
+    let at = cells.rsplit('|').next().unwrap_or("");
+    let (file, line) = at.split_once(':').unwrap_or(("", ""));
+    assert!(
+        file.ends_with(".csv") && line.parse::<u64>().is_ok_and(|l| l > 1),
+        "{cells}"
+    );
 
     let dark_before = eval("getComputedStyle(document.body).backgroundColor");
     eval("document.getElementById('theme-toggle').click()");

@@ -20,7 +20,13 @@
   var state = { sort: null, desc: false, page: 0, rows: null, generation: 0 };
   var shards = [], waiting = {}, idMaps = {}, idWaiting = {};
 
-  window.OCB_SHARD = function (n, rows) {
+  /* A shard's coded cells are indexes into its texts; `at` is [file, line]. */
+  window.OCB_SHARD = function (n, texts, rows) {
+    var coded = index.coded, at = C.at;
+    rows.forEach(function (r) {
+      for (var i = 0; i < coded.length; i++) r[coded[i]] = texts[r[coded[i]]];
+      r[at] = texts[r[at][0]] + ":" + r[at][1];
+    });
     shards[n] = rows;
     var done = waiting[n] || [];
     delete waiting[n];
