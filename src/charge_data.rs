@@ -341,7 +341,7 @@ fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
     let mut by_prefix: Vec<(&str, Vec<(&str, usize)>)> = by_prefix.into_iter().collect();
     by_prefix.par_iter_mut().try_for_each(|(prefix, ids)| {
         // Identical rows in two files of one source share an id: list every shard.
-        ids.sort();
+        ids.sort_unstable();
         let mut text = format!("OCB_IDS({},{{", serde_json::to_string(prefix)?).into_bytes();
         for (i, group) in ids.chunk_by(|a, b| a.0 == b.0).enumerate() {
             if i > 0 {
