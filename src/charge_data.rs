@@ -21,7 +21,7 @@
 
 use crate::charge::Charge;
 use crate::config::Config;
-use crate::money::format_into;
+use crate::money::{format_into, integer_into};
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -249,12 +249,12 @@ fn shard<'c>(
             if CODED.contains(&col) {
                 // Flags are made in one buffer for every row: by text only.
                 let shared = col != 8;
-                number(&mut body, u64::from(texts.code(col, cell, shared)));
+                integer_into(&mut body, u64::from(texts.code(col, cell, shared)));
             } else if col == AT {
                 body.push(b'[');
-                number(&mut body, u64::from(texts.code(col, cell, true)));
+                integer_into(&mut body, u64::from(texts.code(col, cell, true)));
                 body.push(b',');
-                number(&mut body, c.line);
+                integer_into(&mut body, c.line);
                 body.push(b']');
             } else {
                 serde_json::to_writer(&mut body, cell)?;
@@ -270,21 +270,6 @@ fn shard<'c>(
     text.extend_from_slice(b"]);\n");
     crate::write::file(&dir.join(format!("{n:04}.js")), &text)?;
     Ok((facets, ids))
-}
-
-/// Append `n` in decimal: eight per row, a million rows.
-fn number(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
 }
 
 /// A shard's texts, each written once and referred to by its index.

@@ -168,20 +168,47 @@ pub fn format_into(out: &mut String, scratch: &mut String, amount: Decimal, curr
     }
 }
 
-/// Whole units for chart axes: `$10,000`.
+/// Append `n` in decimal: a line number on each of a million rows.
+pub fn integer_into(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
 /// Append `d` as its `Display` writes it (every digit of its scale kept,
 /// `-` for a negative sign), without the formatter: a million rows' amounts.
 pub fn decimal_into(out: &mut String, d: Decimal) {
     if d.is_sign_negative() {
         out.push('-');
     }
-    let mut m = d.mantissa().unsigned_abs();
+    let m = d.mantissa().unsigned_abs();
     let mut digits = [b'0'; 40];
     let mut start = digits.len();
-    while m > 0 {
-        start -= 1;
-        digits[start] = b'0' + (m % 10) as u8;
-        m /= 10;
+    // Most amounts fit 64 bits, whose division is a machine instruction.
+    match u64::try_from(m) {
+        Ok(mut m) => {
+            while m > 0 {
+                start -= 1;
+                digits[start] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+        }
+        Err(_) => {
+            let mut m = m;
+            while m > 0 {
+                start -= 1;
+                digits[start] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+        }
     }
     let scale = d.scale() as usize;
     // Zeros before the digits, up to the scale (0.05 is 5 at scale 2).

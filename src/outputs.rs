@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 
 pub const CHARGES_HEADER: [&str; 23] = [
     "id",
@@ -43,16 +44,18 @@ pub fn charges_csv(
     charges: &[Charge],
     period: Period,
     numbers: &BTreeMap<crate::rollup::StatementKey, String>,
-    out: impl Write,
+    mut out: impl Write,
 ) -> Result<()> {
     use crate::journal::neutralised as cell;
-    use std::fmt::Write as _;
-    let mut w = csv::Writer::from_writer(out);
     let carried = carried_columns(charges);
-    let mut header: Vec<String> = CHARGES_HEADER.iter().map(|h| h.to_string()).collect();
-    header.extend(carried.iter().map(|(_, shown)| shown.clone()));
-    w.write_record(&header)?;
-    // A million rows: looked up by borrowed keys, formatted into one buffer.
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header.write_record(
+        CHARGES_HEADER
+            .iter()
+            .copied()
+            .chain(carried.iter().map(|(_, shown)| shown.as_str())),
+    )?;
+    out.write_all(&header.into_inner()?)?;
     let statements: crate::charge::FastMap<(&str, &str, &str, &str), &str> = numbers
         .iter()
         .map(|(k, n)| {
@@ -61,60 +64,166 @@ pub fn charges_csv(
         })
         .collect();
     let period = period.to_string();
-    let mut buf = String::new();
+    // A million rows share a few thousand sources, files, attributions and
+    // dimensions: their cells are encoded once each, found by address.
+    let (mut sources, mut files, mut people): (Encoded, Encoded, Encoded) = Default::default();
+    let (mut dims, mut extras): (Encoded, Encoded) = Default::default();
+    let mut billed_on: Encoded<(usize, usize)> = Encoded::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut number = String::new();
     for c in charges {
         let a = &c.attribution;
-        let statement = if c.state == crate::charge::State::Billed {
-            let key = (&*c.currency, &*a.pi_email, &*a.project_id, &*a.fund_org);
-            statements.get(&key).copied().unwrap_or_default()
-        } else {
-            ""
-        };
-        w.write_field(&c.id)?;
-        w.write_field(&period)?;
-        w.write_field(cell(&c.source).as_bytes())?;
-        w.write_field(cell(&c.file).as_bytes())?;
-        buf.clear();
-        write!(buf, "{}", c.line)?;
-        w.write_field(&buf)?;
-        w.write_field(c.state.as_str())?;
-        buf.clear();
+        buf.extend_from_slice(c.id.as_bytes());
+        buf.push(b',');
+        buf.extend_from_slice(period.as_bytes());
+        sources.append(&mut buf, c.source.as_ptr() as usize, |out| {
+            out.push(b',');
+            csv_field(out, cell(&c.source).as_bytes());
+        });
+        files.append(&mut buf, c.file.as_ptr() as usize, |out| {
+            out.push(b',');
+            csv_field(out, cell(&c.file).as_bytes());
+        });
+        buf.push(b',');
+        crate::money::integer_into(&mut buf, c.line);
+        buf.push(b',');
+        buf.extend_from_slice(c.state.as_str().as_bytes());
+        buf.push(b',');
         for (i, f) in c.flags.iter().enumerate() {
             if i > 0 {
-                buf.push(';');
+                buf.push(b';');
             }
-            buf.push_str(f.code.as_str());
+            buf.extend_from_slice(f.code.as_str().as_bytes());
         }
-        w.write_field(&buf)?;
-        for v in [
-            &a.pi_email,
-            &a.project_id,
-            &a.fund_org,
-            &a.cost_center,
-            &c.dims.service_name,
-            &c.dims.service_category,
-            &c.dims.resource_id,
-            &c.dims.resource_name,
-            &c.dims.charge_category,
-            &c.dims.charge_class,
-        ] {
-            w.write_field(cell(v).as_bytes())?;
+        people.append(&mut buf, Arc::as_ptr(a) as usize, |out| {
+            for v in [&a.pi_email, &a.project_id, &a.fund_org, &a.cost_center] {
+                out.push(b',');
+                csv_field(out, cell(v).as_bytes());
+            }
+        });
+        let d = &c.dims;
+        dims.append(&mut buf, Arc::as_ptr(d) as usize, |out| {
+            for v in [
+                &d.service_name,
+                &d.service_category,
+                &d.resource_id,
+                &d.resource_name,
+                &d.charge_category,
+                &d.charge_class,
+            ] {
+                out.push(b',');
+                csv_field(out, cell(v).as_bytes());
+            }
+        });
+        buf.push(b',');
+        csv_field(&mut buf, c.currency.as_bytes());
+        for v in [c.list, c.contracted, c.effective, c.billed] {
+            buf.push(b',');
+            number.clear();
+            crate::money::decimal_into(&mut number, v);
+            buf.extend_from_slice(number.as_bytes());
         }
-        w.write_field(&*c.currency)?;
-        for d in [c.list, c.contracted, c.effective, c.billed] {
+        if c.state == crate::charge::State::Billed {
+            // By the attribution and currency the statement's key is made of.
+            let at = (Arc::as_ptr(a) as usize, c.currency.as_ptr() as usize);
+            billed_on.append(&mut buf, at, |out| {
+                let key = (&*c.currency, &*a.pi_email, &*a.project_id, &*a.fund_org);
+                out.push(b',');
+                csv_field(
+                    out,
+                    statements.get(&key).copied().unwrap_or_default().as_bytes(),
+                );
+            });
+        } else {
+            buf.push(b',');
+        }
+        if !carried.is_empty() {
+            extras.append(&mut buf, Arc::as_ptr(d) as usize, |out| {
+                for (name, _) in &carried {
+                    let v = d.extra.iter().find(|(k, _)| &**k == name.as_str());
+                    out.push(b',');
+                    csv_field(out, cell(v.map(|(_, v)| &**v).unwrap_or("")).as_bytes());
+                }
+            });
+        }
+        buf.push(b'\n');
+        if buf.len() >= 1 << 20 {
+            out.write_all(&buf)?;
             buf.clear();
-            crate::money::decimal_into(&mut buf, d);
-            w.write_field(&buf)?;
         }
-        w.write_field(statement)?;
-        for (name, _) in &carried {
-            let v = c.dims.extra.iter().find(|(k, _)| &**k == name.as_str());
-            w.write_field(cell(v.map(|(_, v)| &**v).unwrap_or("")).as_bytes())?;
-        }
-        w.write_record(None::<&[u8]>)?;
     }
-    w.flush()?;
+    out.write_all(&buf)?;
+    out.flush()?;
     Ok(())
+}
+
+/// A cell as the csv crate writes it: quoted when it holds a comma, a quote
+/// or a line break, its quotes doubled.
+fn csv_field(out: &mut Vec<u8>, cell: &[u8]) {
+    if cell
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.push(b'"');
+        for &b in cell {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(cell);
+    }
+}
+
+/// Bytes encoded once per shared value, by its address, and copied for every
+/// row that shares it. Stops remembering when most values are new (each
+/// row's own): then each is encoded where it is written.
+#[derive(Default)]
+struct Encoded<K = usize> {
+    bytes: Vec<u8>,
+    at: crate::charge::FastMap<K, std::ops::Range<usize>>,
+    /// The address looked up last and its bytes: rows come in runs.
+    last: Option<(K, std::ops::Range<usize>)>,
+    lookups: usize,
+    misses: usize,
+    unshared: bool,
+}
+
+impl<K: Copy + Eq + std::hash::Hash + Default> Encoded<K> {
+    fn append(&mut self, out: &mut Vec<u8>, at: K, encode: impl FnOnce(&mut Vec<u8>)) {
+        if let Some((last, range)) = &self.last
+            && *last == at
+        {
+            out.extend_from_slice(&self.bytes[range.clone()]);
+            return;
+        }
+        if self.unshared {
+            return encode(out);
+        }
+        self.lookups += 1;
+        let range = match self.at.get(&at) {
+            Some(range) => range.clone(),
+            None => {
+                self.misses += 1;
+                if crate::charge::mostly_new(self.misses, self.lookups) {
+                    *self = Encoded {
+                        unshared: true,
+                        ..Default::default()
+                    };
+                    return encode(out);
+                }
+                let start = self.bytes.len();
+                encode(&mut self.bytes);
+                let range = start..self.bytes.len();
+                self.at.insert(at, range.clone());
+                range
+            }
+        };
+        out.extend_from_slice(&self.bytes[range.clone()]);
+        self.last = Some((at, range));
+    }
 }
 
 /// The input columns ocb gives no meaning to (`x_` and unknown ones), carried
@@ -220,4 +329,93 @@ pub fn summary_json(periods: &[PeriodSummary]) -> Result<Vec<u8>> {
     let mut v = serde_json::to_vec_pretty(&Doc { periods })?;
     v.push(b'\n');
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::charge::Interner;
+
+    /// `charges.csv` of a file's rows, read back with the csv crate: (header, rows).
+    fn written(text: &str) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        std::fs::write(&path, text).unwrap();
+        let mut strings = Interner::default();
+        let loaded =
+            crate::load::load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let numbers = [("USD", "202501-A"), ("EUR", "202501-B")]
+            .map(|(currency, n)| {
+                let key = StatementKey {
+                    currency: currency.into(),
+                    pi: String::new(),
+                    project: String::new(),
+                    fund: String::new(),
+                };
+                (key, n.to_string())
+            })
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        let period: Period = "2025-01".parse().unwrap();
+        charges_csv(&loaded.charges, period, &numbers, &mut out).unwrap();
+        let mut r = csv::Reader::from_reader(&out[..]);
+        let header = r.headers().unwrap().clone();
+        (header, r.records().map(Result::unwrap).collect())
+    }
+
+    #[test]
+    fn every_cell_reads_back_however_it_is_quoted_and_shared() {
+        let (header, rows) = written(
+            "BillingPeriodStart,BilledCost,BillingCurrency,ServiceName,ResourceId,x_Note\n\
+             2025-01-01,1.50,USD,\"EC2, \"\"big\"\"\",=cmd,\"two\nlines\"\n\
+             2025-01-01,-2,EUR,\"EC2, \"\"big\"\"\",=cmd,\"two\nlines\"\n\
+             2025-01-01,3,USD,S3,r-1,\n",
+        );
+        let cell = |row: usize, name: &str| {
+            let col = header.iter().position(|h| h == name).unwrap();
+            rows[row][col].to_string()
+        };
+        assert_eq!(header.len(), CHARGES_HEADER.len() + 1);
+        assert_eq!(&header[CHARGES_HEADER.len()], "x_Note");
+        assert_eq!(cell(1, "service_name"), "EC2, \"big\"");
+        assert_eq!(cell(1, "resource_id"), "'=cmd", "a formula is neutralised");
+        assert_eq!(
+            (cell(1, "x_Note"), cell(2, "x_Note")),
+            ("two\nlines".into(), "".into())
+        );
+        assert_eq!(
+            (cell(0, "line"), cell(1, "line"), cell(2, "line")),
+            ("2".into(), "4".into(), "6".into())
+        );
+        assert_eq!(
+            (
+                cell(1, "billed_cost"),
+                cell(1, "currency"),
+                cell(0, "billed_cost")
+            ),
+            ("-2".into(), "EUR".into(), "1.50".into())
+        );
+        // One attribution, two currencies: two statements.
+        let statements: Vec<String> = (0..3).map(|r| cell(r, "statement")).collect();
+        assert_eq!(statements, ["202501-A", "202501-B", "202501-A"]);
+        assert_eq!(cell(2, "file"), "periods/2025-01/aws.csv");
+    }
+
+    #[test]
+    fn rows_that_share_nothing_are_written_each_their_own() {
+        // Past the point where remembering encoded cells stops paying.
+        let mut text = String::from("BillingPeriodStart,BilledCost,ResourceId\n");
+        for i in 0..70_000 {
+            text.push_str(&format!("2025-01-01,{i}.01,\"r,{i}\"\n"));
+        }
+        let (header, rows) = written(&text);
+        let col = header.iter().position(|h| h == "resource_id").unwrap();
+        assert_eq!(rows.len(), 70_000);
+        for i in [0, 65_535, 65_536, 69_999] {
+            assert_eq!(rows[i][col], format!("r,{i}"));
+            assert_eq!(rows[i][col + 8], format!("{i}.01"), "billed_cost");
+        }
+    }
 }
