@@ -73,6 +73,7 @@ impl Books {
     /// The ledger runs here, on every period in order: balances carry from
     /// one period to the next, a closed period replays what it issued, and
     /// a reopened one is renumbered where its credits changed.
+    #[allow(clippy::too_many_arguments)]
     pub fn period(
         &mut self,
         repo: &Repo,
@@ -81,6 +82,7 @@ impl Books {
         ledger: &mut crate::ledger::Ledger,
         strings: &mut Interner,
         problems: &mut Vec<Problem>,
+        beside: Option<pipeline::Beside>,
     ) -> Result<Option<PeriodData>> {
         let dir = &repo.periods[i];
         if self.broken[i] {
@@ -129,6 +131,7 @@ impl Books {
                 &repo.projects,
                 previous,
                 strings,
+                beside,
             )
         })?;
         problems.append(&mut found);
@@ -190,6 +193,7 @@ impl Books {
             totals: SourceTotals::new(),
             spike_totals: SourceTotals::new(),
             cache: Default::default(),
+            browser: None,
         };
         if data.file.status == Status::Closed {
             replay_ledger(repo, &mut data, ledger, problems);
@@ -318,6 +322,7 @@ impl Books {
             &repo.projects,
             previous,
             strings,
+            None,
         )?;
         problems.append(&mut found);
         let issued: Vec<(&str, &Charge)> = statements

@@ -98,7 +98,7 @@ pub fn each_period(
     problems: &mut Vec<Problem>,
     each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
-    periods(repo, problems, None, None, each)
+    periods(repo, problems, None, None, None, each)
 }
 
 /// `each_period` for a command that reads the charges of `period` only (the
@@ -125,7 +125,7 @@ pub fn each_period_for(
         slugs: &outside,
         pages: false,
     };
-    periods(repo, problems, Some(cached), period, |data| {
+    periods(repo, problems, Some(cached), period, None, |data| {
         // What a build's site would carry on from this period.
         published.borrow_mut().advance(data);
         if let Use::Hit { .. } = std::mem::take(&mut data.cache)
@@ -159,6 +159,7 @@ pub fn periods(
     problems: &mut Vec<Problem>,
     cache: Option<Cached>,
     computed: Option<Period>,
+    beside: Option<crate::pipeline::Beside>,
     mut each: impl FnMut(&mut PeriodData) -> Result<()>,
 ) -> Result<Vec<PeriodData>> {
     let mut strings = Interner::default();
@@ -242,7 +243,7 @@ pub fn periods(
         } else {
             let before = problems.len();
             let Some(mut data) =
-                books.period(repo, i, prev, &mut ledger, &mut strings, problems)?
+                books.period(repo, i, prev, &mut ledger, &mut strings, problems, beside)?
             else {
                 previous = None;
                 continue;
@@ -318,7 +319,13 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     });
     let mut cache_warnings = Vec::new();
     let mut since = std::time::Instant::now();
-    let history = periods(&repo, &mut report.problems, cached, None, |data| {
+    // The charge browser's data is written while the rollup is made.
+    let browser = |period: Period, charges: &[crate::charge::Charge]| {
+        let data = dir.join(period.to_string()).join("charges-data");
+        crate::charge_data::write(charges, &repo.config, &data)
+    };
+    let beside: Option<crate::pipeline::Beside> = Some(&browser);
+    let history = periods(&repo, &mut report.problems, cached, None, beside, |data| {
         let prepared = since.elapsed();
         let start = std::time::Instant::now();
         let period = data.dir.period;

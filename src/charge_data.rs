@@ -123,14 +123,13 @@ struct ShardInfo {
     has: Vec<Vec<u32>>,
 }
 
-/// Write `dir` (the `charges-data` folder) for one period's charges; the
-/// distinct values of each facet (`pi`, `project`, `source`, `service`,
+/// The distinct values of each facet (`pi`, `project`, `source`, `service`,
 /// `state`), sorted.
-pub fn write(
-    charges: &[Charge],
-    config: &Config,
-    dir: &Path,
-) -> Result<BTreeMap<&'static str, Vec<String>>> {
+pub type Values = BTreeMap<&'static str, Vec<String>>;
+
+/// Write `dir` (the `charges-data` folder) for one period's charges; the
+/// values of its facets.
+pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> {
     std::fs::create_dir_all(dir.join("ids"))
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
     // By project and PI, stable: each distinct pair is ranked once, then a
@@ -157,14 +156,14 @@ pub fn write(
     ranked.par_sort_by_key(|(r, _)| *r);
     let order: Vec<&Charge> = ranked.into_iter().map(|(_, c)| c).collect();
     let shards: Vec<&[&Charge]> = order.chunks(SHARD_ROWS).collect();
-    // Shards are written in parallel; each returns its facet values and ids.
+    // Shards are written in parallel; each returns its facet values.
     let written = shards
         .par_iter()
         .enumerate()
         .map(|(n, rows)| shard(n, rows, config, dir))
         .collect::<Result<Vec<_>>>()?;
     let mut values: Vec<Vec<String>> = vec![Vec::new(); FACETS.len()];
-    for (facets, _) in &written {
+    for facets in &written {
         for (f, set) in facets.iter().enumerate() {
             values[f].extend(set.iter().cloned());
         }
@@ -176,7 +175,7 @@ pub fn write(
     let shards: Vec<ShardInfo> = written
         .iter()
         .zip(&shards)
-        .map(|((facets, _), rows)| ShardInfo {
+        .map(|(facets, rows)| ShardInfo {
             rows: rows.len(),
             has: facets
                 .iter()
@@ -205,7 +204,8 @@ pub fn write(
     serde_json::to_writer(&mut text, &index)?;
     text.extend_from_slice(b";\n");
     crate::write::file(&dir.join("index.js"), &text)?;
-    ids(written.into_iter().map(|(_, ids)| ids).collect(), dir)?;
+    drop(written);
+    ids(&order, dir)?;
     Ok(index.values)
 }
 
@@ -213,16 +213,10 @@ pub fn write(
 type Facets = Vec<crate::charge::FastSet<String>>;
 
 /// One shard file; its facet values and (id, shard) pairs.
-fn shard<'c>(
-    n: usize,
-    rows: &[&'c Charge],
-    config: &Config,
-    dir: &Path,
-) -> Result<(Facets, Vec<(&'c str, usize)>)> {
+fn shard(n: usize, rows: &[&Charge], config: &Config, dir: &Path) -> Result<Facets> {
     let mut facets: Facets = vec![Default::default(); FACETS.len()];
     let mut seen: Vec<crate::charge::FastSet<(usize, usize)>> =
         vec![Default::default(); FACETS.len()];
-    let mut ids = Vec::with_capacity(rows.len());
     let mut texts = Texts::default();
     let mut body: Vec<u8> = Vec::with_capacity(rows.len() * 80);
     let mut made = Made::default();
@@ -261,7 +255,6 @@ fn shard<'c>(
             }
         }
         body.push(b']');
-        ids.push((c.id.as_str(), n));
     }
     let mut text = format!("OCB_SHARD({n},").into_bytes();
     serde_json::to_writer(&mut text, &texts.list)?;
@@ -269,7 +262,7 @@ fn shard<'c>(
     text.append(&mut body);
     text.extend_from_slice(b"]);\n");
     crate::write::file(&dir.join(format!("{n:04}.js")), &text)?;
-    Ok((facets, ids))
+    Ok(facets)
 }
 
 /// A shard's texts, each written once and referred to by its index.
@@ -315,39 +308,164 @@ impl Texts {
     }
 }
 
-/// `ids/XY.js`: which shard holds each id, by the id's first two characters.
-fn ids(per_shard: Vec<Vec<(&str, usize)>>, dir: &Path) -> Result<()> {
-    let mut by_prefix: crate::charge::FastMap<&str, Vec<(&str, usize)>> = Default::default();
-    for (id, n) in per_shard.into_iter().flatten() {
-        // The first two characters, borrowed.
-        let end = id.char_indices().nth(2).map_or(id.len(), |(i, _)| i);
-        by_prefix.entry(&id[..end]).or_default().push((id, n));
+/// `ids/XY.js`: which shard holds each id, by the id's first two
+/// characters. `order`: the charges as the shards hold them.
+fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
+    let shard = |i: usize| (i / SHARD_ROWS) as u32;
+    // Ids are 12 hex digits, sorted as the numbers they spell (the same
+    // order as their text): a million integers sort faster than strings.
+    let numbers: Option<Vec<(u64, u32)>> = order
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| Some((hex_id(&c.id)?, shard(i))))
+        .collect();
+    match numbers {
+        Some(ids) => ids_by_number(ids, dir),
+        None => {
+            let ids = order.iter().enumerate();
+            ids_by_text(ids.map(|(i, c)| (c.id.as_str(), shard(i))).collect(), dir)
+        }
     }
-    let mut by_prefix: Vec<(&str, Vec<(&str, usize)>)> = by_prefix.into_iter().collect();
-    by_prefix.par_iter_mut().try_for_each(|(prefix, ids)| {
-        // Identical rows in two files of one source share an id: list every shard.
-        ids.sort_unstable();
-        let mut text = format!("OCB_IDS({},{{", serde_json::to_string(prefix)?).into_bytes();
-        for (i, group) in ids.chunk_by(|a, b| a.0 == b.0).enumerate() {
-            if i > 0 {
-                text.push(b',');
-            }
-            serde_json::to_writer(&mut text, &group[0].0)?;
-            match group {
-                [(_, one)] => write!(text, ":{one}")?,
-                many => {
-                    text.extend_from_slice(b":[");
-                    for (k, (_, n)) in many.iter().enumerate() {
-                        if k > 0 {
-                            text.push(b',');
-                        }
-                        write!(text, "{n}")?;
+}
+
+fn ids_by_number(mut ids: Vec<(u64, u32)>, dir: &Path) -> Result<()> {
+    ids.par_sort_unstable();
+    ids.par_chunk_by(|a, b| a.0 >> 40 == b.0 >> 40)
+        .try_for_each(|ids| {
+            let prefix = format!("{:02x}", ids[0].0 >> 40);
+            let text = ids_file(&prefix, ids, |out, id| {
+                write!(out, "\"{id:012x}\"")?;
+                Ok(())
+            })?;
+            write_ids(dir, &prefix, &text)
+        })
+}
+
+fn ids_by_text(mut ids: Vec<(&str, u32)>, dir: &Path) -> Result<()> {
+    ids.par_sort_unstable();
+    ids.par_chunk_by(|a, b| prefix(a.0) == prefix(b.0))
+        .try_for_each(|ids| {
+            let p = prefix(ids[0].0);
+            let text = ids_file(p, ids, |out, id| Ok(serde_json::to_writer(out, id)?))?;
+            write_ids(dir, p, &text)
+        })
+}
+
+fn write_ids(dir: &Path, prefix: &str, text: &[u8]) -> Result<()> {
+    crate::write::file(&dir.join("ids").join(format!("{prefix}.js")), text)
+}
+
+/// The first two characters of an id, borrowed.
+fn prefix(id: &str) -> &str {
+    id.char_indices().nth(2).map_or(id, |(i, _)| &id[..i])
+}
+
+/// An id of 12 lower-case hex digits as the number it spells.
+fn hex_id(id: &str) -> Option<u64> {
+    let digits = id.as_bytes();
+    if digits.len() != 12
+        || !digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    u64::from_str_radix(id, 16).ok()
+}
+
+/// `OCB_IDS("XY",{id: shard, …})` of ids sorted by id then shard, each
+/// id's text written by `id`. Identical rows in two files of one source
+/// share an id: it lists every shard.
+fn ids_file<K: PartialEq>(
+    prefix: &str,
+    ids: &[(K, u32)],
+    id: impl Fn(&mut Vec<u8>, &K) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let mut text = format!("OCB_IDS({},{{", serde_json::to_string(prefix)?).into_bytes();
+    for (i, group) in ids.chunk_by(|a, b| a.0 == b.0).enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        id(&mut text, &group[0].0)?;
+        match group {
+            [(_, one)] => write!(text, ":{one}")?,
+            many => {
+                text.extend_from_slice(b":[");
+                for (k, (_, n)) in many.iter().enumerate() {
+                    if k > 0 {
+                        text.push(b',');
                     }
-                    text.push(b']');
+                    write!(text, "{n}")?;
                 }
+                text.push(b']');
             }
         }
-        text.extend_from_slice(b"});\n");
-        crate::write::file(&dir.join("ids").join(format!("{prefix}.js")), &text)
-    })
+    }
+    text.extend_from_slice(b"});\n");
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file under `dir`, by its path inside it.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let name = e.path().strip_prefix(dir).unwrap().display().to_string();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ids_sorted_as_numbers_are_listed_as_sorted_as_text() {
+        // Shared ids (identical rows in two files), ids that differ only in
+        // their last digit, both ends of the range, several per prefix.
+        let ids = [
+            ("00000000000a", 3),
+            ("ffffffffffff", 0),
+            ("0a0000000000", 1),
+            ("0a0000000000", 0),
+            ("09ffffffffff", 2),
+            ("0a0000000001", 2),
+            ("a10000000000", 4),
+            ("a1ffffffffff", 1),
+        ];
+        let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let numbers = ids
+            .iter()
+            .map(|(id, n)| (hex_id(id).unwrap(), *n))
+            .collect();
+        ids_by_number(numbers, by_number.path()).unwrap();
+        ids_by_text(ids.to_vec(), by_text.path()).unwrap();
+        let (a, b) = (files(by_number.path()), files(by_text.path()));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            [
+                "ids/00.js",
+                "ids/09.js",
+                "ids/0a.js",
+                "ids/a1.js",
+                "ids/ff.js"
+            ]
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            String::from_utf8_lossy(&a["ids/0a.js"]),
+            "OCB_IDS(\"0a\",{\"0a0000000000\":[0,1],\"0a0000000001\":2});\n"
+        );
+        assert_eq!(
+            (
+                hex_id("0A0000000000"),
+                hex_id("0a000000000"),
+                hex_id("0a00000000000")
+            ),
+            (None, None, None)
+        );
+    }
 }

@@ -50,7 +50,15 @@ pub struct PeriodData {
     pub spike_totals: SourceTotals,
     /// Whether `ocb build` restores this period from its cache or stores it.
     pub cache: crate::cache::Use,
+    /// The charge browser's data, when `build` wrote it beside the rollup:
+    /// the values of its facets.
+    pub browser: Option<crate::charge_data::Values>,
 }
+
+/// Work on a period's final charges that needs no rollup (`build` writes
+/// the charge browser's data): done beside the rollup, on the core the
+/// rollup leaves idle.
+pub type Beside<'a> = &'a (dyn Fn(Period, &[Charge]) -> Result<crate::charge_data::Values> + Sync);
 
 /// An issued statement that a reissue replaced (or that was withdrawn), with
 /// the rollup of its recorded rows, to render it again with a banner.
@@ -140,6 +148,7 @@ pub fn process(
     projects: &Projects,
     previous: Option<&SourceTotals>,
     strings: &mut Interner,
+    beside: Option<Beside>,
 ) -> Result<(PeriodData, Vec<Problem>)> {
     crate::attribute::attribute(&mut charges, &config.tags, projects, strings);
     charges.extend(corrections);
@@ -161,7 +170,14 @@ pub fn process(
     let outcome = review::decide(&mut charges, &decisions, &shown, &rules, projects, strings);
     problems.extend(outcome.problems);
     problems.append(&mut id_problems);
-    let rollup = rollup::rollup(&charges)?;
+    // The charges are final from here on.
+    let (rollup, browser) = std::thread::scope(|s| {
+        let browser = beside.map(|f| s.spawn(|| f(dir.period, &charges)));
+        let rollup = rollup::rollup(&charges);
+        let browser = browser.map(|b| b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (rollup, browser)
+    });
+    let (rollup, browser) = (rollup?, browser.transpose()?);
     let currencies = summarise(&charges, &rollup)?;
     let numbered = crate::numbers::assign(dir.period, &rollup, &charges, &file);
     Ok((
@@ -184,6 +200,7 @@ pub fn process(
             totals: SourceTotals::new(),
             spike_totals,
             cache: Default::default(),
+            browser,
         },
         problems,
     ))
@@ -266,6 +283,7 @@ pub fn from_record(
             // Issued: no flag rule runs.
             spike_totals: SourceTotals::new(),
             cache: Default::default(),
+            browser: None,
         },
         problems,
     ))

@@ -229,6 +229,8 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
         totals: Default::default(),
         spike_totals: Default::default(),
         cache: Default::default(),
+        // A portal's browser shows its PI's charges only: written for it.
+        browser: None,
     })
 }
 

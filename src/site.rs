@@ -592,11 +592,14 @@ impl Pages<'_> {
 
     fn charges_page(&self, data: &PeriodData, out: &Path) -> Result<()> {
         let period = data.dir.period;
-        let mut facets = crate::charge_data::write(
-            &data.charges,
-            &self.config,
-            &out.join(format!("{period}/charges-data")),
-        )?;
+        let mut facets = match &data.browser {
+            Some(values) => values.clone(),
+            None => crate::charge_data::write(
+                &data.charges,
+                &self.config,
+                &out.join(format!("{period}/charges-data")),
+            )?,
+        };
         let charges = &data.charges;
         let rows: Vec<ChargeRow> = charges
             .iter()
