@@ -19,7 +19,7 @@
 //! Rows are ordered by project, PI and then file order, so one project's
 //! charges sit in few shards.
 
-use crate::charge::Charge;
+use crate::charge::{Attribution, Charge, FastMap};
 use crate::config::Config;
 use crate::money::{format_into, integer_into};
 use anyhow::{Context, Result};
@@ -28,6 +28,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Rows per shard: about 0.35 MB of script at the sample's row size.
 pub const SHARD_ROWS: usize = 5000;
@@ -132,29 +133,7 @@ pub type Values = BTreeMap<&'static str, Vec<String>>;
 pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> {
     std::fs::create_dir_all(dir.join("ids"))
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
-    // By project and PI, stable: each distinct pair is ranked once, then a
-    // million rows sort by their pair's rank, not by comparing strings.
-    let mut pairs: Vec<(&str, &str)> = charges
-        .iter()
-        .map(|c| (&*c.attribution.project_id, &*c.attribution.pi_email))
-        .collect::<crate::charge::FastSet<_>>()
-        .into_iter()
-        .collect();
-    pairs.sort_unstable();
-    let rank: crate::charge::FastMap<(&str, &str), u32> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (*p, i as u32))
-        .collect();
-    let mut ranked: Vec<(u32, &Charge)> = charges
-        .iter()
-        .map(|c| {
-            let pair = (&*c.attribution.project_id, &*c.attribution.pi_email);
-            (rank[&pair], c)
-        })
-        .collect();
-    ranked.par_sort_by_key(|(r, _)| *r);
-    let order: Vec<&Charge> = ranked.into_iter().map(|(_, c)| c).collect();
+    let order = by_project_and_pi(charges);
     let shards: Vec<&[&Charge]> = order.chunks(SHARD_ROWS).collect();
     // Shards are written in parallel; each returns its facet values.
     let written = shards
@@ -211,6 +190,45 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> 
 
 /// Per facet, the values a shard holds (sorted when the index is made).
 type Facets = Vec<crate::charge::FastSet<String>>;
+
+/// The charges by project and PI, each pair in file order. Each distinct
+/// attribution is ranked once; a million rows sort as integers (rank, then
+/// row), not by comparing strings.
+fn by_project_and_pi(charges: &[Charge]) -> Vec<&Charge> {
+    let at = |c: &Charge| Arc::as_ptr(&c.attribution) as usize;
+    let mut attributions: FastMap<usize, &Attribution> = FastMap::default();
+    let mut last = 0;
+    for c in charges {
+        if at(c) != last {
+            last = at(c);
+            attributions.entry(last).or_insert(&c.attribution);
+        }
+    }
+    let mut pairs: Vec<(&str, &str)> = attributions
+        .values()
+        .map(|a| (&*a.project_id, &*a.pi_email))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let rank: FastMap<usize, u64> = attributions
+        .iter()
+        .map(|(&at, a)| {
+            let pair = (&*a.project_id, &*a.pi_email);
+            (at, pairs.binary_search(&pair).unwrap_or_default() as u64)
+        })
+        .collect();
+    // Rank and row in one integer (a month has fewer than 2^32 rows).
+    let mut keys: Vec<u64> = charges
+        .iter()
+        .enumerate()
+        .map(|(i, c)| rank.get(&at(c)).copied().unwrap_or_default() << 32 | i as u64)
+        .collect();
+    keys.par_sort_unstable();
+    // In place: a key and a reference are the same size.
+    keys.into_iter()
+        .map(|k| &charges[(k & u64::from(u32::MAX)) as usize])
+        .collect()
+}
 
 /// One shard file; its facet values and (id, shard) pairs.
 fn shard(n: usize, rows: &[&Charge], config: &Config, dir: &Path) -> Result<Facets> {
@@ -314,10 +332,12 @@ fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
     let shard = |i: usize| (i / SHARD_ROWS) as u32;
     // Ids are 12 hex digits, sorted as the numbers they spell (the same
     // order as their text): a million integers sort faster than strings.
-    let numbers: Option<Vec<(u64, u32)>> = order
+    // An id (48 bits) and its shard (16) make one integer.
+    let fits = order.len() / SHARD_ROWS < 1 << 16;
+    let numbers: Option<Vec<u64>> = order
         .par_iter()
         .enumerate()
-        .map(|(i, c)| Some((hex_id(&c.id)?, shard(i))))
+        .map(|(i, c)| Some(hex_id(&c.id).filter(|_| fits)? << 16 | u64::from(shard(i))))
         .collect();
     match numbers {
         Some(ids) => ids_by_number(ids, dir),
@@ -328,12 +348,14 @@ fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
     }
 }
 
-fn ids_by_number(mut ids: Vec<(u64, u32)>, dir: &Path) -> Result<()> {
+/// `ids`: an id's 48 bits, then its shard's 16.
+fn ids_by_number(mut ids: Vec<u64>, dir: &Path) -> Result<()> {
     ids.par_sort_unstable();
-    ids.par_chunk_by(|a, b| a.0 >> 40 == b.0 >> 40)
+    ids.par_chunk_by(|a, b| a >> 56 == b >> 56)
         .try_for_each(|ids| {
-            let prefix = format!("{:02x}", ids[0].0 >> 40);
-            let text = ids_file(&prefix, ids, |out, id| {
+            let prefix = format!("{:02x}", ids[0] >> 56);
+            let ids: Vec<(u64, u32)> = ids.iter().map(|k| (k >> 16, (k & 0xffff) as u32)).collect();
+            let text = ids_file(&prefix, &ids, |out, id| {
                 write!(out, "\"{id:012x}\"")?;
                 Ok(())
             })?;
@@ -439,7 +461,7 @@ mod tests {
         let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let numbers = ids
             .iter()
-            .map(|(id, n)| (hex_id(id).unwrap(), *n))
+            .map(|(id, n)| hex_id(id).unwrap() << 16 | u64::from(*n))
             .collect();
         ids_by_number(numbers, by_number.path()).unwrap();
         ids_by_text(ids.to_vec(), by_text.path()).unwrap();
