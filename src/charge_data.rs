@@ -337,7 +337,9 @@ fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
     let numbers: Option<Vec<u64>> = order
         .par_iter()
         .enumerate()
-        .map(|(i, c)| Some(hex_id(&c.id).filter(|_| fits)? << 16 | u64::from(shard(i))))
+        .map(|(i, c)| {
+            Some(crate::load::id_number(&c.id).filter(|_| fits)? << 16 | u64::from(shard(i)))
+        })
         .collect();
     match numbers {
         Some(ids) => ids_by_number(ids, dir),
@@ -380,19 +382,6 @@ fn write_ids(dir: &Path, prefix: &str, text: &[u8]) -> Result<()> {
 /// The first two characters of an id, borrowed.
 fn prefix(id: &str) -> &str {
     id.char_indices().nth(2).map_or(id, |(i, _)| &id[..i])
-}
-
-/// An id of 12 lower-case hex digits as the number it spells.
-fn hex_id(id: &str) -> Option<u64> {
-    let digits = id.as_bytes();
-    if digits.len() != 12
-        || !digits
-            .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return None;
-    }
-    u64::from_str_radix(id, 16).ok()
 }
 
 /// `OCB_IDS("XY",{id: shard, …})` of ids sorted by id then shard, each
@@ -461,7 +450,7 @@ mod tests {
         let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let numbers = ids
             .iter()
-            .map(|(id, n)| hex_id(id).unwrap() << 16 | u64::from(*n))
+            .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
             .collect();
         ids_by_number(numbers, by_number.path()).unwrap();
         ids_by_text(ids.to_vec(), by_text.path()).unwrap();
@@ -483,9 +472,9 @@ mod tests {
         );
         assert_eq!(
             (
-                hex_id("0A0000000000"),
-                hex_id("0a000000000"),
-                hex_id("0a00000000000")
+                crate::load::id_number("0A0000000000"),
+                crate::load::id_number("0a000000000"),
+                crate::load::id_number("0a00000000000")
             ),
             (None, None, None)
         );

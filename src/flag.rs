@@ -116,29 +116,27 @@ pub fn flag(
 const BLOCK: usize = 1 << 16;
 
 /// Whether each row repeats an earlier row of its source (the same content).
-/// Rows are split in two by their content hash: each half is searched in
-/// file order, on its own core.
+/// The first 64 bits of every row's content hash, sorted (8 bytes a row),
+/// tell which rows may repeat; only those are looked up in file order.
 fn duplicates(charges: &[Charge]) -> Vec<bool> {
-    let found: Vec<Vec<usize>> = (0..2u8)
-        .into_par_iter()
-        .map(|half| {
-            let mut seen: crate::charge::FastSet<(&str, [u8; 16])> =
-                crate::charge::FastSet::with_capacity_and_hasher(
-                    charges.len() / 2,
-                    Default::default(),
-                );
-            charges
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.content[0] & 1 == half)
-                .filter(|(_, c)| !seen.insert((&c.source, c.content)))
-                .map(|(i, _)| i)
-                .collect()
-        })
+    let bits = |c: &Charge| u64::from_le_bytes(c.content[..8].try_into().unwrap_or_default());
+    let mut all: Vec<u64> = charges.par_iter().map(bits).collect();
+    all.par_sort_unstable();
+    let repeated: crate::charge::FastSet<u64> = all
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
         .collect();
+    drop(all);
     let mut duplicates = vec![false; charges.len()];
-    for i in found.into_iter().flatten() {
-        duplicates[i] = true;
+    if repeated.is_empty() {
+        return duplicates;
+    }
+    let mut seen: crate::charge::FastSet<(&str, [u8; 16])> = Default::default();
+    for (c, duplicate) in charges.iter().zip(&mut duplicates) {
+        if repeated.contains(&bits(c)) {
+            *duplicate = !seen.insert((&c.source, c.content));
+        }
     }
     duplicates
 }
@@ -294,4 +292,37 @@ pub fn spikes(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_a_duplicate_by_its_whole_content_not_the_bits_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        std::fs::write(
+            &path,
+            "BillingPeriodStart,ServiceName,BilledCost\n\
+             2025-01-01,EC2,1\n2025-01-01,S3,2\n2025-01-01,EC2,1\n2025-01-01,S3,2\n2025-01-01,EC2,1\n",
+        )
+        .unwrap();
+        let mut strings = crate::charge::Interner::default();
+        let mut loaded =
+            crate::load::load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert!(loaded.problems.is_empty());
+        assert_eq!(
+            duplicates(&loaded.charges),
+            [false, false, true, true, true]
+        );
+        // Rows whose hashes share their first 64 bits and differ after them.
+        let c = &mut loaded.charges;
+        let mut near = c[0].content;
+        near[15] ^= 1;
+        (c[1].content, c[3].content) = (near, near);
+        assert_eq!(duplicates(c), [false, false, true, true, true]);
+        c[3].content[14] ^= 1;
+        assert_eq!(duplicates(c), [false, false, true, false, true]);
+    }
 }

@@ -919,6 +919,20 @@ impl RowCtx<'_> {
     }
 }
 
+/// The number a charge id of 12 hex digits spells (the ids `id` makes);
+/// None for any other id. Ids sort as these numbers do.
+pub fn id_number(id: &str) -> Option<u64> {
+    let digits = id.as_bytes();
+    if digits.len() != 12
+        || !digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    u64::from_str_radix(id, 16).ok()
+}
+
 /// The charge id: 12 hex digits of a hash of content and occurrence.
 pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::CompactString {
     let mut h = Sha256::new();

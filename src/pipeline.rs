@@ -293,10 +293,25 @@ pub fn from_record(
 /// (about 0.2 % of 1M-row months). Each such id is lengthened with digits of
 /// its row's content hash; a clash that remains is a problem naming both rows.
 fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
-    let mut seen: crate::charge::FastMap<&str, usize> =
-        crate::charge::FastMap::with_capacity_and_hasher(charges.len(), Default::default());
+    use rayon::prelude::*;
+    // Ids of 12 hex digits, sorted as numbers (8 bytes a row), tell which
+    // may clash; only those, and ids of any other form, are looked up.
+    let mut numbers: Vec<u64> = charges
+        .par_iter()
+        .filter_map(|c| crate::load::id_number(&c.id))
+        .collect();
+    numbers.par_sort_unstable();
+    let repeated: crate::charge::FastSet<u64> = numbers
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(numbers);
+    let may_clash =
+        |c: &Charge| crate::load::id_number(&c.id).is_none_or(|n| repeated.contains(&n));
+    let mut seen: crate::charge::FastMap<&str, usize> = Default::default();
     let mut clashes = Vec::new();
-    for (i, c) in charges.iter().enumerate() {
+    for (i, c) in charges.iter().enumerate().filter(|(_, c)| may_clash(c)) {
         if let Some(&j) = seen.get(c.id.as_str()) {
             clashes.push((j, i));
         } else {
