@@ -14,7 +14,9 @@
 //!   indexes into the shard's `texts`; `at` is `[file, line]`, its file an
 //!   index into `texts` too. A shard is a third of the bytes it would be
 //!   with every text written out.
-//! - `ids/XY.js`: `OCB_IDS("XY", {id: shard})` for ids starting with `XY`.
+//! - `ids/X.js`: `OCB_IDS("X", {id: shard})` for ids starting with `X`;
+//!   `index.js` says how many first characters name a file (`id_prefix`:
+//!   one up to 2M rows, so 16 files for a month of hex ids).
 //!
 //! Rows are ordered by project, PI and then file order, so one project's
 //! charges sit in few shards.
@@ -115,6 +117,8 @@ struct Index<'a> {
     coded: [usize; 8],
     values: BTreeMap<&'static str, Vec<String>>,
     shards: Vec<ShardInfo>,
+    /// How many of an id's first characters name its file in `ids/`.
+    id_prefix: usize,
 }
 
 #[derive(Serialize, Default)]
@@ -178,13 +182,14 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> 
         coded: CODED,
         values: FACETS.iter().map(|(name, _)| *name).zip(values).collect(),
         shards,
+        id_prefix: id_prefix(charges.len()),
     };
     let mut text = b"window.OCB_INDEX = ".to_vec();
     serde_json::to_writer(&mut text, &index)?;
     text.extend_from_slice(b";\n");
     crate::write::file(&dir.join("index.js"), &text)?;
     drop(written);
-    ids(&order, dir)?;
+    ids(&order, index.id_prefix, dir)?;
     Ok(index.values)
 }
 
@@ -326,9 +331,24 @@ impl Texts {
     }
 }
 
-/// `ids/XY.js`: which shard holds each id, by the id's first two
+/// Ids per file in `ids/` at most (about 2.5 MB), with as few files as
+/// that allows: every file made is an inode to allocate, and a month's
+/// output is rebuilt in full.
+const IDS_PER_FILE: usize = 1 << 17;
+
+/// How many first characters of an id name its file: one (16 files of hex
+/// ids) up to 2M rows, more for larger months.
+fn id_prefix(total: usize) -> usize {
+    let mut len = 1;
+    while len < 4 && total >> (4 * len) > IDS_PER_FILE {
+        len += 1;
+    }
+    len
+}
+
+/// `ids/<prefix>.js`: which shard holds each id, by its first `len`
 /// characters. `order`: the charges as the shards hold them.
-fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
+fn ids(order: &[&Charge], len: usize, dir: &Path) -> Result<()> {
     let shard = |i: usize| (i / SHARD_ROWS) as u32;
     // Ids are 12 hex digits, sorted as the numbers they spell (the same
     // order as their text): a million integers sort faster than strings.
@@ -342,20 +362,25 @@ fn ids(order: &[&Charge], dir: &Path) -> Result<()> {
         })
         .collect();
     match numbers {
-        Some(ids) => ids_by_number(ids, dir),
+        Some(ids) => ids_by_number(ids, len, dir),
         None => {
             let ids = order.iter().enumerate();
-            ids_by_text(ids.map(|(i, c)| (c.id.as_str(), shard(i))).collect(), dir)
+            ids_by_text(
+                ids.map(|(i, c)| (c.id.as_str(), shard(i))).collect(),
+                len,
+                dir,
+            )
         }
     }
 }
 
 /// `ids`: an id's 48 bits, then its shard's 16.
-fn ids_by_number(mut ids: Vec<u64>, dir: &Path) -> Result<()> {
+fn ids_by_number(mut ids: Vec<u64>, len: usize, dir: &Path) -> Result<()> {
     ids.par_sort_unstable();
-    ids.par_chunk_by(|a, b| a >> 56 == b >> 56)
+    let first = |k: &u64| k >> (64 - 4 * len);
+    ids.par_chunk_by(|a, b| first(a) == first(b))
         .try_for_each(|ids| {
-            let prefix = format!("{:02x}", ids[0] >> 56);
+            let prefix = format!("{:0len$x}", first(&ids[0]));
             let ids: Vec<(u64, u32)> = ids.iter().map(|k| (k >> 16, (k & 0xffff) as u32)).collect();
             let text = ids_file(&prefix, &ids, |out, id| {
                 write!(out, "\"{id:012x}\"")?;
@@ -365,11 +390,11 @@ fn ids_by_number(mut ids: Vec<u64>, dir: &Path) -> Result<()> {
         })
 }
 
-fn ids_by_text(mut ids: Vec<(&str, u32)>, dir: &Path) -> Result<()> {
+fn ids_by_text(mut ids: Vec<(&str, u32)>, len: usize, dir: &Path) -> Result<()> {
     ids.par_sort_unstable();
-    ids.par_chunk_by(|a, b| prefix(a.0) == prefix(b.0))
+    ids.par_chunk_by(|a, b| prefix(a.0, len) == prefix(b.0, len))
         .try_for_each(|ids| {
-            let p = prefix(ids[0].0);
+            let p = prefix(ids[0].0, len);
             let text = ids_file(p, ids, |out, id| Ok(serde_json::to_writer(out, id)?))?;
             write_ids(dir, p, &text)
         })
@@ -379,9 +404,9 @@ fn write_ids(dir: &Path, prefix: &str, text: &[u8]) -> Result<()> {
     crate::write::file(&dir.join("ids").join(format!("{prefix}.js")), text)
 }
 
-/// The first two characters of an id, borrowed.
-fn prefix(id: &str) -> &str {
-    id.char_indices().nth(2).map_or(id, |(i, _)| &id[..i])
+/// The first `len` characters of an id, borrowed.
+fn prefix(id: &str, len: usize) -> &str {
+    id.char_indices().nth(len).map_or(id, |(i, _)| &id[..i])
 }
 
 /// `OCB_IDS("XY",{id: shard, …})` of ids sorted by id then shard, each
@@ -452,8 +477,8 @@ mod tests {
             .iter()
             .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
             .collect();
-        ids_by_number(numbers, by_number.path()).unwrap();
-        ids_by_text(ids.to_vec(), by_text.path()).unwrap();
+        ids_by_number(numbers, 2, by_number.path()).unwrap();
+        ids_by_text(ids.to_vec(), 2, by_text.path()).unwrap();
         let (a, b) = (files(by_number.path()), files(by_text.path()));
         assert_eq!(
             a.keys().collect::<Vec<_>>(),
@@ -469,6 +494,28 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&a["ids/0a.js"]),
             "OCB_IDS(\"0a\",{\"0a0000000000\":[0,1],\"0a0000000001\":2});\n"
+        );
+        // One character: 16 files at most, the same ids in each.
+        let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let numbers = ids
+            .iter()
+            .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
+            .collect();
+        ids_by_number(numbers, 1, by_number.path()).unwrap();
+        ids_by_text(ids.to_vec(), 1, by_text.path()).unwrap();
+        let (a, b) = (files(by_number.path()), files(by_text.path()));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            ["ids/0.js", "ids/a.js", "ids/f.js"]
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            String::from_utf8_lossy(&a["ids/0.js"]),
+            "OCB_IDS(\"0\",{\"00000000000a\":3,\"09ffffffffff\":2,\"0a0000000000\":[0,1],\"0a0000000001\":2});\n"
+        );
+        assert_eq!(
+            [0, 2_000_000, 2_200_000, 10_000_000].map(id_prefix),
+            [1, 1, 2, 2]
         );
         assert_eq!(
             (

@@ -158,7 +158,7 @@
     var list = candidates(want);
     if (/^[0-9a-f]{12}$/.test(q)) {
       /* A charge id: its one shard, from the id lookup. */
-      var prefix = q.slice(0, 2);
+      var prefix = q.slice(0, index.id_prefix || 2);
       return loadIds(prefix, function () {
         var at = idMaps[prefix][q];
         var holds = at === undefined ? [] : [].concat(at);
