@@ -120,14 +120,7 @@ const BLOCK: usize = 1 << 16;
 /// tell which rows may repeat; only those are looked up in file order.
 fn duplicates(charges: &[Charge]) -> Vec<bool> {
     let bits = |c: &Charge| u64::from_le_bytes(c.content[..8].try_into().unwrap_or_default());
-    let mut all: Vec<u64> = charges.par_iter().map(bits).collect();
-    all.par_sort_unstable();
-    let repeated: crate::charge::FastSet<u64> = all
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(all);
+    let repeated = crate::charge::repeated(charges.par_iter().map(bits).collect());
     let mut duplicates = vec![false; charges.len()];
     if repeated.is_empty() {
         return duplicates;

@@ -296,17 +296,10 @@ fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
     use rayon::prelude::*;
     // Ids of 12 hex digits, sorted as numbers (8 bytes a row), tell which
     // may clash; only those, and ids of any other form, are looked up.
-    let mut numbers: Vec<u64> = charges
+    let numbers = charges
         .par_iter()
-        .filter_map(|c| crate::load::id_number(&c.id))
-        .collect();
-    numbers.par_sort_unstable();
-    let repeated: crate::charge::FastSet<u64> = numbers
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(numbers);
+        .filter_map(|c| crate::load::id_number(&c.id));
+    let repeated = crate::charge::repeated(numbers.collect());
     let may_clash =
         |c: &Charge| crate::load::id_number(&c.id).is_none_or(|n| repeated.contains(&n));
     let mut seen: crate::charge::FastMap<&str, usize> = Default::default();
