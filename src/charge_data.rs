@@ -472,16 +472,22 @@ mod tests {
             ("a10000000000", 4),
             ("a1ffffffffff", 1),
         ];
-        let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let numbers = ids
-            .iter()
-            .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
-            .collect();
-        ids_by_number(numbers, 2, by_number.path()).unwrap();
-        ids_by_text(ids.to_vec(), 2, by_text.path()).unwrap();
-        let (a, b) = (files(by_number.path()), files(by_text.path()));
+        // The files of `len`-character prefixes, both ways; they must agree.
+        let written = |len: usize| {
+            let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let numbers = ids
+                .iter()
+                .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
+                .collect();
+            ids_by_number(numbers, len, by_number.path()).unwrap();
+            ids_by_text(ids.to_vec(), len, by_text.path()).unwrap();
+            let (a, b) = (files(by_number.path()), files(by_text.path()));
+            assert_eq!(a, b);
+            a
+        };
+        let two = written(2);
         assert_eq!(
-            a.keys().collect::<Vec<_>>(),
+            two.keys().collect::<Vec<_>>(),
             [
                 "ids/00.js",
                 "ids/09.js",
@@ -490,27 +496,18 @@ mod tests {
                 "ids/ff.js"
             ]
         );
-        assert_eq!(a, b);
         assert_eq!(
-            String::from_utf8_lossy(&a["ids/0a.js"]),
+            String::from_utf8_lossy(&two["ids/0a.js"]),
             "OCB_IDS(\"0a\",{\"0a0000000000\":[0,1],\"0a0000000001\":2});\n"
         );
-        // One character: 16 files at most, the same ids in each.
-        let (by_number, by_text) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let numbers = ids
-            .iter()
-            .map(|(id, n)| crate::load::id_number(id).unwrap() << 16 | u64::from(*n))
-            .collect();
-        ids_by_number(numbers, 1, by_number.path()).unwrap();
-        ids_by_text(ids.to_vec(), 1, by_text.path()).unwrap();
-        let (a, b) = (files(by_number.path()), files(by_text.path()));
+        // One character: 16 files at most.
+        let one = written(1);
         assert_eq!(
-            a.keys().collect::<Vec<_>>(),
+            one.keys().collect::<Vec<_>>(),
             ["ids/0.js", "ids/a.js", "ids/f.js"]
         );
-        assert_eq!(a, b);
         assert_eq!(
-            String::from_utf8_lossy(&a["ids/0.js"]),
+            String::from_utf8_lossy(&one["ids/0.js"]),
             "OCB_IDS(\"0\",{\"00000000000a\":3,\"09ffffffffff\":2,\"0a0000000000\":[0,1],\"0a0000000001\":2});\n"
         );
         assert_eq!(
