@@ -38,9 +38,10 @@
     delete idWaiting[prefix];
     done.forEach(function (f) { f(); });
   };
-  function script(src) {
+  function script(src, failed) {
     var s = document.createElement("script");
     s.src = src;
+    if (failed) s.onerror = failed;
     document.head.appendChild(s);
   }
   function load(n, done) {
@@ -53,7 +54,8 @@
     if (idMaps[prefix]) return done();
     if (idWaiting[prefix]) { idWaiting[prefix].push(done); return; }
     idWaiting[prefix] = [done];
-    script("charges-data/ids/" + prefix + ".js");
+    /* No file: no charge id starts so (a month with few charges). */
+    script("charges-data/ids/" + prefix + ".js", function () { window.OCB_IDS(prefix, {}); });
   }
   function loadAll(list, done, progress) {
     var left = list.length;
