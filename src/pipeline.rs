@@ -1,5 +1,7 @@
 //! One period through the pipeline: load → attribute → flag → decide → rollup.
-//! Pure data in, data out; only `load` reads files.
+//! Pure data in, data out; only `load` reads files, and nothing here writes
+//! any but the work `build` hands `process` to run beside the rollup
+//! (`Beside`: the charge browser's data, which needs no rollup).
 
 use crate::charge::{Charge, Interner, State};
 use crate::close::{Issued, PeriodFile};
