@@ -21,7 +21,7 @@
 //! Rows are ordered by project, PI and then file order, so one project's
 //! charges sit in few shards.
 
-use crate::charge::{Attribution, Charge, FastMap};
+use crate::charge::{Charge, FastMap, FastSet};
 use crate::config::Config;
 use crate::money::{format_into, integer_into};
 use anyhow::{Context, Result};
@@ -196,43 +196,87 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> 
 /// Per facet, the values a shard holds (sorted when the index is made).
 type Facets = Vec<crate::charge::FastSet<String>>;
 
-/// The charges by project and PI, each pair in file order. Each distinct
-/// attribution is ranked once; a million rows sort as integers (rank, then
-/// row), not by comparing strings.
+/// The charges by project and PI, each pair in file order: a million rows
+/// sort as integers (rank, then row), not by comparing strings. A row's
+/// pair is looked up once per attribution (rows share a few thousand), or
+/// once per row when most rows have their own (a tag unique to each row).
 fn by_project_and_pi(charges: &[Charge]) -> Vec<&Charge> {
-    let at = |c: &Charge| Arc::as_ptr(&c.attribution) as usize;
-    let mut attributions: FastMap<usize, &Attribution> = FastMap::default();
-    let mut last = 0;
-    for c in charges {
-        if at(c) != last {
-            last = at(c);
-            attributions.entry(last).or_insert(&c.attribution);
-        }
+    fn pair(c: &Charge) -> (&str, &str) {
+        (&c.attribution.project_id, &c.attribution.pi_email)
     }
-    let mut pairs: Vec<(&str, &str)> = attributions
-        .values()
-        .map(|a| (&*a.project_id, &*a.pi_email))
-        .collect();
+    let mut pairs: FastSet<(&str, &str)> = FastSet::default();
+    let mut seen = ByAttribution::default();
+    for c in charges {
+        seen.get(c, || {
+            pairs.insert(pair(c));
+        });
+    }
+    let mut pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
     pairs.sort_unstable();
-    pairs.dedup();
-    let rank: FastMap<usize, u64> = attributions
+    let rank_of: FastMap<(&str, &str), u64> = pairs
         .iter()
-        .map(|(&at, a)| {
-            let pair = (&*a.project_id, &*a.pi_email);
-            (at, pairs.binary_search(&pair).unwrap_or_default() as u64)
-        })
+        .enumerate()
+        .map(|(i, p)| (*p, i as u64))
         .collect();
+    let mut ranks = ByAttribution::default();
     // Rank and row in one integer (a month has fewer than 2^32 rows).
     let mut keys: Vec<u64> = charges
         .iter()
         .enumerate()
-        .map(|(i, c)| rank.get(&at(c)).copied().unwrap_or_default() << 32 | i as u64)
+        .map(|(i, c)| {
+            let rank = ranks.get(c, || rank_of.get(&pair(c)).copied().unwrap_or_default());
+            rank << 32 | i as u64
+        })
         .collect();
     keys.par_sort_unstable();
     // In place: a key and a reference are the same size.
     keys.into_iter()
         .map(|k| &charges[(k & u64::from(u32::MAX)) as usize])
         .collect()
+}
+
+/// A value per row's attribution, made once per attribution (found by its
+/// address), until most rows turn out to have their own: then made per row.
+struct ByAttribution<V> {
+    memo: FastMap<usize, V>,
+    looked: usize,
+    missed: usize,
+    off: bool,
+}
+
+impl<V> Default for ByAttribution<V> {
+    fn default() -> Self {
+        ByAttribution {
+            memo: FastMap::default(),
+            looked: 0,
+            missed: 0,
+            off: false,
+        }
+    }
+}
+
+impl<V: Copy> ByAttribution<V> {
+    fn get(&mut self, c: &Charge, make: impl FnOnce() -> V) -> V {
+        if self.off {
+            return make();
+        }
+        let at = Arc::as_ptr(&c.attribution) as usize;
+        self.looked += 1;
+        if let Some(v) = self.memo.get(&at) {
+            return *v;
+        }
+        self.missed += 1;
+        let v = make();
+        if crate::charge::mostly_new(self.missed, self.looked) {
+            *self = ByAttribution {
+                off: true,
+                ..ByAttribution::default()
+            };
+        } else {
+            self.memo.insert(at, v);
+        }
+        v
+    }
 }
 
 /// One shard file; its facet values and (id, shard) pairs.
@@ -456,6 +500,55 @@ mod tests {
                 (name, std::fs::read(e.path()).unwrap())
             })
             .collect()
+    }
+
+    #[test]
+    fn rows_are_ordered_by_project_and_pi_then_file_order_shared_or_not() {
+        let mut text = String::from("BillingPeriodStart,BilledCost\n");
+        for i in 0..70_000 {
+            text.push_str(&format!("2025-01-01,{i}\n"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), text).unwrap();
+        let mut strings = crate::charge::Interner::default();
+        let path = dir.path().join("a.csv");
+        let mut charges =
+            crate::load::load_file(&path, "a.csv", "aws", "USD", &mut strings).charges;
+        let attribution = |i: usize| crate::charge::Attribution {
+            project_id: ["b", "a", "c"][i % 3].into(),
+            pi_email: ["y", "x"][i % 2].into(),
+            ..Default::default()
+        };
+        let shared: Vec<Arc<_>> = (0..6).map(|i| Arc::new(attribution(i))).collect();
+        let mut expected: Vec<(String, String, u64)> = (0..charges.len())
+            .map(|i| {
+                let a = attribution(i);
+                (
+                    a.project_id.to_string(),
+                    a.pi_email.to_string(),
+                    i as u64 + 2,
+                )
+            })
+            .collect();
+        expected.sort();
+        let order = |charges: &[Charge]| -> Vec<(String, String, u64)> {
+            by_project_and_pi(charges)
+                .iter()
+                .map(|c| {
+                    let a = &c.attribution;
+                    (a.project_id.to_string(), a.pi_email.to_string(), c.line)
+                })
+                .collect()
+        };
+        // Six attributions shared by the rows, then one of each row's own.
+        for (i, c) in charges.iter_mut().enumerate() {
+            c.attribution = shared[i % 6].clone();
+        }
+        assert_eq!(order(&charges), expected);
+        for (i, c) in charges.iter_mut().enumerate() {
+            c.attribution = Arc::new(attribution(i));
+        }
+        assert_eq!(order(&charges), expected);
     }
 
     #[test]
