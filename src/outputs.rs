@@ -69,6 +69,7 @@ pub fn charges_csv(
     let (mut sources, mut files, mut people): (Encoded, Encoded, Encoded) = Default::default();
     let (mut dims, mut extras): (Encoded, Encoded) = Default::default();
     let mut billed_on: Encoded<(usize, usize)> = Encoded::default();
+    let mut layout = Layout::default();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut number = String::new();
     for c in charges {
@@ -139,10 +140,10 @@ pub fn charges_csv(
         }
         if !carried.is_empty() {
             extras.append(&mut buf, Arc::as_ptr(d) as usize, |out| {
-                for (name, _) in &carried {
-                    let v = d.extra.iter().find(|(k, _)| &**k == name.as_str());
+                for slot in layout.slots(&d.extra, &carried) {
+                    let v = slot.map_or("", |i| &*d.extra[i].1);
                     out.push(b',');
-                    csv_field(out, cell(v.map(|(_, v)| &**v).unwrap_or("")).as_bytes());
+                    csv_field(out, cell(v).as_bytes());
                 }
             });
         }
@@ -155,6 +156,38 @@ pub fn charges_csv(
     out.write_all(&buf)?;
     out.flush()?;
     Ok(())
+}
+
+/// Where each carried column is among a row's extra cells (the first of its
+/// name). The rows of a file list the same names (shared strings) in one
+/// order: found again only when a row's names are not the row before's.
+#[derive(Default)]
+struct Layout {
+    /// The addresses of the names the slots were found for, once found.
+    names: Option<Vec<usize>>,
+    slots: Vec<Option<usize>>,
+}
+
+impl Layout {
+    fn slots(
+        &mut self,
+        extra: &[(Arc<str>, Arc<str>)],
+        carried: &[(String, String)],
+    ) -> &[Option<usize>] {
+        let names = extra.iter().map(|(k, _)| k.as_ptr() as usize);
+        if !self
+            .names
+            .as_ref()
+            .is_some_and(|known| known.iter().copied().eq(names.clone()))
+        {
+            self.names = Some(names.collect());
+            self.slots = carried
+                .iter()
+                .map(|(name, _)| extra.iter().position(|(k, _)| &**k == name.as_str()))
+                .collect();
+        }
+        &self.slots
+    }
 }
 
 /// A cell as the csv crate writes it: quoted when it holds a comma, a quote
@@ -230,10 +263,18 @@ impl<K: Copy + Eq + std::hash::Hash + Default> Encoded<K> {
 /// after its own columns in name order; a name that clashes with one of
 /// ocb's columns is carried as `input_<name>`.
 fn carried_columns(charges: &[Charge]) -> Vec<(String, String)> {
-    let names: std::collections::BTreeSet<&str> = charges
-        .iter()
-        .flat_map(|c| c.dims.extra.iter().map(|(k, _)| &**k))
-        .collect();
+    // The rows of a file list the same names (shared strings): each list of
+    // names is read once per run of rows that share it.
+    let mut names: std::collections::BTreeSet<&str> = Default::default();
+    let mut last: Vec<usize> = Vec::new();
+    for c in charges {
+        let extra = &c.dims.extra;
+        let at = extra.iter().map(|(k, _)| k.as_ptr() as usize);
+        if !last.iter().copied().eq(at.clone()) {
+            last = at.collect();
+            names.extend(extra.iter().map(|(k, _)| &**k));
+        }
+    }
     names
         .into_iter()
         .map(|n| {
@@ -404,18 +445,75 @@ mod tests {
     }
 
     #[test]
+    fn carried_columns_are_matched_by_name_whatever_each_file_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut strings = Interner::default();
+        let mut charges = Vec::new();
+        for (name, text) in [
+            (
+                "a.csv",
+                "BillingPeriodStart,BilledCost,x_B,x_A\n2025-01-01,1,b1,a1\n2025-01-01,2,b2,a2\n",
+            ),
+            (
+                "b.csv",
+                "BillingPeriodStart,BilledCost,x_A,x_C\n2025-01-01,3,a3,c3\n",
+            ),
+            ("c.csv", "BillingPeriodStart,BilledCost\n2025-01-01,4\n"),
+            (
+                "d.csv",
+                "BillingPeriodStart,BilledCost,x_B,x_A\n2025-01-01,5,b5,a5\n",
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let loaded = crate::load::load_file(&path, name, "aws", "USD", &mut strings);
+            assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+            charges.extend(loaded.charges);
+        }
+        let mut out = Vec::new();
+        let period: Period = "2025-01".parse().unwrap();
+        charges_csv(&charges, period, &BTreeMap::new(), &mut out).unwrap();
+        let mut r = csv::Reader::from_reader(&out[..]);
+        let header = r.headers().unwrap().clone();
+        assert_eq!(
+            &header.iter().collect::<Vec<_>>()[CHARGES_HEADER.len()..],
+            ["x_A", "x_B", "x_C"]
+        );
+        let rows: Vec<Vec<String>> = r
+            .records()
+            .map(|r| {
+                r.unwrap()
+                    .iter()
+                    .skip(CHARGES_HEADER.len())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect();
+        let want = [
+            ["a1", "b1", ""],
+            ["a2", "b2", ""],
+            ["a3", "", "c3"],
+            ["", "", ""],
+            ["a5", "b5", ""],
+        ];
+        assert_eq!(rows, want.map(|r| r.map(str::to_string).to_vec()));
+    }
+
+    #[test]
     fn rows_that_share_nothing_are_written_each_their_own() {
         // Past the point where remembering encoded cells stops paying.
-        let mut text = String::from("BillingPeriodStart,BilledCost,ResourceId\n");
+        let mut text = String::from("BillingPeriodStart,BilledCost,ResourceId,x_Job\n");
         for i in 0..70_000 {
-            text.push_str(&format!("2025-01-01,{i}.01,\"r,{i}\"\n"));
+            text.push_str(&format!("2025-01-01,{i}.01,\"r,{i}\",j{i}\n"));
         }
         let (header, rows) = written(&text);
         let col = header.iter().position(|h| h == "resource_id").unwrap();
+        let job = header.iter().position(|h| h == "x_Job").unwrap();
         assert_eq!(rows.len(), 70_000);
         for i in [0, 65_535, 65_536, 69_999] {
             assert_eq!(rows[i][col], format!("r,{i}"));
             assert_eq!(rows[i][col + 8], format!("{i}.01"), "billed_cost");
+            assert_eq!(rows[i][job], format!("j{i}"));
         }
     }
 }
