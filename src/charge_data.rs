@@ -32,6 +32,9 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+/// How many rows ahead the shard writer asks for a charge's memory.
+const PREFETCH: usize = 12;
+
 /// Rows per shard: about 0.35 MB of script at the sample's row size.
 pub const SHARD_ROWS: usize = 5000;
 
@@ -137,7 +140,7 @@ pub type Values = BTreeMap<&'static str, Vec<String>>;
 pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> {
     std::fs::create_dir_all(dir.join("ids"))
         .with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let order = by_project_and_pi(charges);
+    let (order, id_numbers) = by_project_and_pi(charges);
     let shards: Vec<&[&Charge]> = order.chunks(SHARD_ROWS).collect();
     // Shards are written in parallel; each returns its facet values.
     let written = shards
@@ -189,7 +192,7 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> 
     text.extend_from_slice(b";\n");
     crate::write::file(&dir.join("index.js"), &text)?;
     drop(written);
-    ids(&order, index.id_prefix, dir)?;
+    ids(&order, id_numbers, index.id_prefix, dir)?;
     Ok(index.values)
 }
 
@@ -200,7 +203,10 @@ type Facets = Vec<crate::charge::FastSet<String>>;
 /// sort as integers (rank, then row), not by comparing strings. A row's
 /// pair is looked up once per attribution (rows share a few thousand), or
 /// once per row when most rows have their own (a tag unique to each row).
-fn by_project_and_pi(charges: &[Charge]) -> Vec<&Charge> {
+/// With them, in the same order, the number each id spells with its shard
+/// (`ids_by_number`), or None when an id is not 12 hex digits: read in
+/// memory order here, not by project after.
+fn by_project_and_pi(charges: &[Charge]) -> (Vec<&Charge>, Option<Vec<u64>>) {
     fn pair(c: &Charge) -> (&str, &str) {
         (&c.attribution.project_id, &c.attribution.pi_email)
     }
@@ -229,10 +235,26 @@ fn by_project_and_pi(charges: &[Charge]) -> Vec<&Charge> {
         })
         .collect();
     keys.par_sort_unstable();
+    let row = |k: &u64| (k & u64::from(u32::MAX)) as usize;
+    // An id (48 bits) and its shard (16) make one integer.
+    let fits = charges.len() / SHARD_ROWS < 1 << 16;
+    let numbers: Option<Vec<u64>> = fits
+        .then(|| {
+            charges
+                .par_iter()
+                .map(|c| crate::load::id_number(&c.id))
+                .collect::<Option<Vec<u64>>>()
+        })
+        .flatten()
+        .map(|numbers| {
+            keys.par_iter()
+                .enumerate()
+                .map(|(at, k)| numbers[row(k)] << 16 | (at / SHARD_ROWS) as u64)
+                .collect()
+        });
     // In place: a key and a reference are the same size.
-    keys.into_iter()
-        .map(|k| &charges[(k & u64::from(u32::MAX)) as usize])
-        .collect()
+    let order = keys.into_iter().map(|k| &charges[row(&k)]).collect();
+    (order, numbers)
 }
 
 /// A value per row's attribution, made once per attribution (found by its
@@ -291,6 +313,10 @@ fn shard(n: usize, rows: &[&Charge], config: &Config, dir: &Path) -> Result<Face
     // project and PI, so most repeat it.
     let mut last = [(0usize, 0usize); FACETS.len()];
     for (i, c) in rows.iter().enumerate() {
+        // Rows come by project, not in memory order.
+        if let Some(ahead) = rows.get(i + PREFETCH) {
+            crate::memory::prefetch(*ahead);
+        }
         made.fill(c);
         let r = row(c, config, &made);
         for (f, (_, col)) in FACETS.iter().enumerate() {
@@ -391,23 +417,14 @@ fn id_prefix(total: usize) -> usize {
 }
 
 /// `ids/<prefix>.js`: which shard holds each id, by its first `len`
-/// characters. `order`: the charges as the shards hold them.
-fn ids(order: &[&Charge], len: usize, dir: &Path) -> Result<()> {
-    let shard = |i: usize| (i / SHARD_ROWS) as u32;
-    // Ids are 12 hex digits, sorted as the numbers they spell (the same
-    // order as their text): a million integers sort faster than strings.
-    // An id (48 bits) and its shard (16) make one integer.
-    let fits = order.len() / SHARD_ROWS < 1 << 16;
-    let numbers: Option<Vec<u64>> = order
-        .par_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            Some(crate::load::id_number(&c.id).filter(|_| fits)? << 16 | u64::from(shard(i)))
-        })
-        .collect();
+/// characters. `order`: the charges as the shards hold them; `numbers`:
+/// their ids as numbers with their shards, when every id is 12 hex digits
+/// (sorted as integers: a million sort faster than strings).
+fn ids(order: &[&Charge], numbers: Option<Vec<u64>>, len: usize, dir: &Path) -> Result<()> {
     match numbers {
         Some(ids) => ids_by_number(ids, len, dir),
         None => {
+            let shard = |i: usize| (i / SHARD_ROWS) as u32;
             let ids = order.iter().enumerate();
             ids_by_text(
                 ids.map(|(i, c)| (c.id.as_str(), shard(i))).collect(),
@@ -533,6 +550,7 @@ mod tests {
         expected.sort();
         let order = |charges: &[Charge]| -> Vec<(String, String, u64)> {
             by_project_and_pi(charges)
+                .0
                 .iter()
                 .map(|c| {
                     let a = &c.attribution;

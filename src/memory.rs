@@ -1,4 +1,5 @@
-//! Handing freed memory back to the system between periods.
+//! Memory: handing freed memory back to the system between periods, and
+//! asking for it ahead of use.
 
 /// Allocations of 1 MiB and more get their own mapping, returned to the
 /// system when freed. glibc otherwise raises that threshold to the size of
@@ -23,4 +24,24 @@ pub fn release() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Ask the CPU to bring `value`'s first bytes into its cache ahead of use:
+/// rows visited out of memory order (the charge browser's, by project) wait
+/// on memory at every row otherwise.
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let at = (value as *const T).cast::<i8>();
+        // Whole cache lines of the value, up to 256 bytes (a charge's size).
+        let size = std::mem::size_of::<T>().min(256);
+        for offset in (0..size).step_by(64) {
+            // SAFETY: a prefetch is only a hint; it never faults or reads
+            // into the program, and `at + offset` lies inside `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
