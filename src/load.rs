@@ -191,6 +191,9 @@ pub fn header_names(path: &Path) -> Option<csv::ByteRecord> {
 /// Records read ahead of the row checks, with their line numbers.
 const BATCH: usize = 4096;
 
+/// Room for a row's bytes in a new record (a FOCUS row is a few hundred).
+const ROW_BYTES: usize = 1024;
+
 /// What the reading thread hands the row checks, in file order.
 enum Read {
     Header(csv::ByteRecord),
@@ -275,7 +278,9 @@ fn read_records(
         .flexible(true)
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
     let mut header = csv::ByteRecord::new();
-    match reader.read_byte_record(&mut header) {
+    let first = reader.read_byte_record(&mut header);
+    let fields = header.len();
+    match first {
         Ok(true) => {
             if send.send(Read::Header(header)).is_err() {
                 return;
@@ -292,9 +297,11 @@ fn read_records(
     }
     let mut batch: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(BATCH);
     let mut n = 0;
+    // New records sized for a typical row: grown from nothing, each would
+    // be reallocated a dozen times over its first row.
     loop {
         if n == batch.len() {
-            batch.push((0, csv::ByteRecord::new()));
+            batch.push((0, csv::ByteRecord::with_capacity(ROW_BYTES, fields)));
         }
         let (line, record) = &mut batch[n];
         let end = match reader.read_byte_record(record) {
