@@ -131,6 +131,9 @@ pub struct Charge {
     pub consumed_quantity: Option<Decimal>,
     /// Shared by the rows of one file that describe their charge alike.
     pub dims: Arc<Dimensions>,
+    /// None when the file has no columns ocb gives no meaning to; shared by
+    /// rows whose cells are alike.
+    pub extra: Option<Arc<Extra>>,
     pub tags: Tags,
     /// Hash of the row's content without its occurrence index: equal for duplicates.
     pub content: [u8; 16],
@@ -138,8 +141,9 @@ pub struct Charge {
     pub attribution: Arc<Attribution>,
     pub flags: Vec<Flag>,
     pub state: State,
-    /// Index into the period's decisions, when one applies.
-    pub decision: Option<usize>,
+    /// Index into the period's decisions, when one applies (32 bits: a
+    /// million charges are a million of these).
+    pub decision: Option<u32>,
     /// Set on a correction to a closed period (see `correct`).
     pub origin: Option<Box<Origin>>,
 }
@@ -160,8 +164,18 @@ pub struct Dimensions {
     pub consumed_unit: Arc<str>,
     pub sub_account_id: Arc<str>,
     pub billing_account_id: Arc<str>,
-    /// Columns ocb gives no meaning to (`x_` and others), as (name, value).
-    pub extra: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// A row's cells of the columns ocb gives no meaning to (`x_` and others),
+/// carried to charges.csv. Apart from `Dimensions`: such a column often
+/// differs on every row (a cost in another currency, a usage id), and the
+/// rows of one resource still share their dimensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The columns' names, shared by the rows of a file.
+    pub names: Arc<[Arc<str>]>,
+    /// Each column's cell, in `names` order.
+    pub values: Box<[Arc<str>]>,
 }
 
 /// What a correction line corrects: a row of a closed period's statement.

@@ -195,8 +195,8 @@ mod tests {
                 consumed_unit: s.get(""),
                 sub_account_id: s.get(""),
                 billing_account_id: s.get(""),
-                extra: vec![],
             }),
+            extra: None,
             tags: Default::default(),
             content: [0; 16],
             attribution: Attribution {

@@ -227,7 +227,6 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner, shared: &mut Shared) -> 
         consumed_unit: s(26),
         sub_account_id: s(22),
         billing_account_id: s(23),
-        extra: Vec::new(),
     };
     let key = [
         &d.service_name,
@@ -282,6 +281,7 @@ fn row(rec: &csv::StringRecord, strings: &mut Interner, shared: &mut Shared) -> 
             _ => Some(dec(25)?),
         },
         dims,
+        extra: None,
         tags: Tags::default(),
         content,
         attribution,

@@ -1,7 +1,7 @@
 //! Load one FOCUS CSV into charges, streaming row by row. Every bad header,
 //! row and cell becomes a located problem; loading goes on to find them all.
 
-use crate::charge::{Attribution, Charge, Dimensions, Interner, State, Tags};
+use crate::charge::{Attribution, Charge, Dimensions, Extra, Interner, State, Tags};
 use crate::focus::{self, Field};
 use crate::money;
 use crate::problem::{Problem, shown};
@@ -369,6 +369,150 @@ struct Repeats {
     rows: usize,
     misses: usize,
     unrepeated: bool,
+    extras: Extras,
+}
+
+/// The cells of a file's columns ocb gives no meaning to: each column's
+/// values shared while they repeat, and rows whose cells are all alike
+/// sharing one `Extra`. A column that differs on most rows (a cost in
+/// another currency) is not remembered; nor are rows, once most are new.
+#[derive(Default)]
+struct Extras {
+    /// The columns, and their names as the rows share them.
+    columns: Vec<usize>,
+    names: Arc<[Arc<str>]>,
+    values: Vec<Values>,
+    rows: Memo<Vec<usize>, Arc<Extra>>,
+    /// The addresses of the row at hand's values (kept: one allocation).
+    key: Vec<usize>,
+}
+
+impl Extras {
+    fn new(header: &Header, strings: &mut Interner) -> Extras {
+        let columns: Vec<usize> = (0..header.fields.len())
+            .filter(|&i| header.fields[i].is_none())
+            .collect();
+        Extras {
+            names: columns
+                .iter()
+                .map(|&i| strings.get(&header.names[i]))
+                .collect(),
+            values: columns.iter().map(|_| Values::default()).collect(),
+            columns,
+            rows: Memo::default(),
+            key: Vec::new(),
+        }
+    }
+
+    /// The row's cells, or None when the file has no such columns.
+    fn row(&mut self, cells: &[&str]) -> Option<Arc<Extra>> {
+        if self.columns.is_empty() {
+            return None;
+        }
+        if !self.rows.off {
+            // The addresses of the values remembered (a value not yet seen
+            // leaves the key short: no row has it).
+            self.key.clear();
+            for (v, &i) in self.values.iter().zip(&self.columns) {
+                match v.memo.peek(cells[i]) {
+                    Some(value) => self.key.push(value.as_ptr() as usize),
+                    None => break,
+                }
+            }
+            if let Some(e) = self.rows.get(self.key.as_slice()) {
+                return Some(e.clone());
+            }
+        }
+        let values = self.values.iter_mut().zip(&self.columns);
+        let extra = Arc::new(Extra {
+            names: self.names.clone(),
+            values: values.map(|(v, &i)| v.get(cells[i])).collect(),
+        });
+        // Keyed by the addresses of its own values, held (by the memo's
+        // `Extra`) as long as the key is.
+        let key = extra.values.iter().map(|v| v.as_ptr() as usize).collect();
+        self.rows.insert(key, extra.clone());
+        Some(extra)
+    }
+}
+
+/// One column's values, shared while they repeat.
+#[derive(Default)]
+struct Values {
+    memo: Memo<Box<str>, Arc<str>>,
+}
+
+impl Values {
+    fn get(&mut self, cell: &str) -> Arc<str> {
+        if let Some(v) = self.memo.get(cell) {
+            return v.clone();
+        }
+        let v: Arc<str> = Arc::from(cell);
+        self.memo.insert(cell.into(), v.clone());
+        v
+    }
+}
+
+/// A map that stops remembering (and frees what it held) once most
+/// lookups find nothing: rows that each have their own value.
+struct Memo<K, V> {
+    map: crate::charge::FastMap<K, V>,
+    looked: usize,
+    missed: usize,
+    off: bool,
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo {
+            map: Default::default(),
+            looked: 0,
+            missed: 0,
+            off: false,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Memo<K, V> {
+    fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if self.off {
+            return None;
+        }
+        self.looked += 1;
+        let found = self.map.get(key);
+        if found.is_none() {
+            self.missed += 1;
+        }
+        found
+    }
+
+    /// What is remembered for `key`, without counting a lookup.
+    fn peek<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.map.get(key)
+    }
+
+    /// Remember `value` after a miss, unless most lookups have missed.
+    fn insert(&mut self, key: K, value: V) {
+        if self.off {
+            return;
+        }
+        if crate::charge::mostly_new(self.missed, self.looked) {
+            *self = Memo {
+                off: true,
+                ..Memo::default()
+            };
+        } else {
+            self.map.insert(key, value);
+        }
+    }
 }
 
 impl Repeats {
@@ -411,12 +555,15 @@ impl Table {
         let mut problems = Vec::new();
         match read_header(names, shown_as, &mut problems) {
             Some(header) => Ok(Table {
+                repeats: Repeats {
+                    extras: Extras::new(&header, strings),
+                    ..Repeats::default()
+                },
                 header,
                 shown: shown_as.to_string(),
                 file_name: Arc::from(shown_as),
                 source: strings.get(source),
                 currency: currency.to_string(),
-                repeats: Repeats::default(),
                 full: true,
                 empty: strings.get(""),
                 unattributed: Arc::default(),
@@ -817,24 +964,13 @@ impl RowCtx<'_> {
             false => ([0; 16], 0),
         };
         let trimmed = |f: Field| cell(f).map(|(_, c)| focus::trim(c)).unwrap_or("");
-        // Columns ocb gives no meaning to: their names are the file's.
-        let extra_columns = || {
-            self.header
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.is_none())
-                .map(|(i, _)| i)
-        };
-        // A row's describing texts and other cells, each with its length:
-        // rows alike share one `Dimensions`, found without interning its
-        // texts again.
+        // A row's describing texts, each with its length: rows alike share
+        // one `Dimensions`, found without interning its texts again.
         repeats.rows += 1;
         let key = &mut repeats.key;
         key.clear();
         if full && !repeats.unrepeated {
-            let texts = DESCRIBING.iter().map(|f| trimmed(*f));
-            for t in texts.chain(extra_columns().map(|i| cells[i])) {
+            for t in DESCRIBING.iter().map(|f| trimmed(*f)) {
                 key.extend_from_slice(&(t.len() as u32).to_le_bytes());
                 key.extend_from_slice(t.as_bytes());
             }
@@ -843,9 +979,6 @@ impl RowCtx<'_> {
             _ if !full => self.undescribed.clone(),
             Some(d) => d.clone(),
             None => {
-                let extra = extra_columns()
-                    .map(|i| (get(&self.header.names[i]), get(cells[i])))
-                    .collect();
                 let mut text = |f: Field| get(trimmed(f));
                 let d = Arc::new(Dimensions {
                     service_name: text(Field::ServiceName),
@@ -858,7 +991,6 @@ impl RowCtx<'_> {
                     consumed_unit: text(Field::ConsumedUnit),
                     sub_account_id: text(Field::SubAccountId),
                     billing_account_id: text(Field::BillingAccountId),
-                    extra,
                 });
                 repeats.missed(d.clone());
                 d
@@ -883,6 +1015,10 @@ impl RowCtx<'_> {
             currency,
             consumed_quantity,
             dims,
+            extra: match full {
+                true => repeats.extras.row(cells),
+                false => None,
+            },
             tags,
             content,
             attribution: self.unattributed.clone(),
@@ -981,10 +1117,16 @@ mod tests {
             Arc::ptr_eq(&c[0].dims, &c[1].dims),
             "trimmed texts are alike"
         );
-        assert!(!Arc::ptr_eq(&c[1].dims, &c[2].dims));
-        let zone = |i: usize| c[i].dims.extra[0].1.to_string();
+        assert!(
+            Arc::ptr_eq(&c[1].dims, &c[2].dims),
+            "a column ocb gives no meaning to is not a dimension"
+        );
+        let extra = |i: usize| c[i].extra.clone().unwrap();
+        let zone = |i: usize| extra(i).values[0].to_string();
         assert_eq!((zone(0), zone(2)), ("a".to_string(), "b".to_string()));
+        assert!(Arc::ptr_eq(&extra(0), &extra(1)), "cells alike are shared");
+        assert!(!Arc::ptr_eq(&extra(1), &extra(2)));
         assert_eq!(&*c[0].dims.resource_id, "i-1");
-        assert_eq!(&*c[0].dims.extra[0].0, "x_Zone");
+        assert_eq!(&*extra(0).names[0], "x_Zone");
     }
 }

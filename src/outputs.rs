@@ -138,14 +138,18 @@ pub fn charges_csv(
         } else {
             buf.push(b',');
         }
-        if !carried.is_empty() {
-            extras.append(&mut buf, Arc::as_ptr(d) as usize, |out| {
-                for slot in layout.slots(&d.extra, &carried) {
-                    let v = slot.map_or("", |i| &*d.extra[i].1);
-                    out.push(b',');
-                    csv_field(out, cell(v).as_bytes());
-                }
-            });
+        match &c.extra {
+            Some(e) if !carried.is_empty() => {
+                extras.append(&mut buf, Arc::as_ptr(e) as usize, |out| {
+                    for slot in layout.slots(&e.names, &carried) {
+                        let v = slot.map_or("", |i| &*e.values[i]);
+                        out.push(b',');
+                        csv_field(out, cell(v).as_bytes());
+                    }
+                });
+            }
+            // A file without the columns another file carries.
+            _ => buf.extend(std::iter::repeat_n(b',', carried.len())),
         }
         buf.push(b'\n');
         if buf.len() >= 1 << 20 {
@@ -159,31 +163,26 @@ pub fn charges_csv(
 }
 
 /// Where each carried column is among a row's extra cells (the first of its
-/// name). The rows of a file list the same names (shared strings) in one
-/// order: found again only when a row's names are not the row before's.
+/// name). The rows of a file share one list of names: found again only
+/// when a row's list is not the row before's.
 #[derive(Default)]
 struct Layout {
-    /// The addresses of the names the slots were found for, once found.
-    names: Option<Vec<usize>>,
+    /// The names the slots were found for, once found.
+    names: Option<Arc<[Arc<str>]>>,
     slots: Vec<Option<usize>>,
 }
 
 impl Layout {
-    fn slots(
-        &mut self,
-        extra: &[(Arc<str>, Arc<str>)],
-        carried: &[(String, String)],
-    ) -> &[Option<usize>] {
-        let names = extra.iter().map(|(k, _)| k.as_ptr() as usize);
+    fn slots(&mut self, names: &Arc<[Arc<str>]>, carried: &[(String, String)]) -> &[Option<usize>] {
         if !self
             .names
             .as_ref()
-            .is_some_and(|known| known.iter().copied().eq(names.clone()))
+            .is_some_and(|known| Arc::ptr_eq(known, names))
         {
-            self.names = Some(names.collect());
+            self.names = Some(names.clone());
             self.slots = carried
                 .iter()
-                .map(|(name, _)| extra.iter().position(|(k, _)| &**k == name.as_str()))
+                .map(|(name, _)| names.iter().position(|k| &**k == name.as_str()))
                 .collect();
         }
         &self.slots
@@ -266,13 +265,11 @@ fn carried_columns(charges: &[Charge]) -> Vec<(String, String)> {
     // The rows of a file list the same names (shared strings): each list of
     // names is read once per run of rows that share it.
     let mut names: std::collections::BTreeSet<&str> = Default::default();
-    let mut last: Vec<usize> = Vec::new();
-    for c in charges {
-        let extra = &c.dims.extra;
-        let at = extra.iter().map(|(k, _)| k.as_ptr() as usize);
-        if !last.iter().copied().eq(at.clone()) {
-            last = at.collect();
-            names.extend(extra.iter().map(|(k, _)| &**k));
+    let mut last: Option<&Arc<[Arc<str>]>> = None;
+    for e in charges.iter().filter_map(|c| c.extra.as_ref()) {
+        if !last.is_some_and(|known| Arc::ptr_eq(known, &e.names)) {
+            last = Some(&e.names);
+            names.extend(e.names.iter().map(|k| &**k));
         }
     }
     names

@@ -205,11 +205,13 @@ pub fn decide(
         // A decision about one charge wins over a bulk rule, unless it is only
         // `pending` (what `ocb review --write` appends) and the rule decides.
         let pending = |n: usize| decisions[n].decision == Kind::Pending;
-        c.decision = match (chosen[i], by_rule[i]) {
+        let decision = match (chosen[i], by_rule[i]) {
             (Some(one), Some(rule)) if pending(one) && !pending(rule) => Some(rule),
             (one, rule) => one.or(rule),
         };
-        c.state = match c.decision.map(|n| (n, &decisions[n])) {
+        // Fewer decisions than 2^32: a review.yaml is read whole into memory.
+        c.decision = decision.map(|n| n as u32);
+        c.state = match decision.map(|n| (n, &decisions[n])) {
             Some((n, d)) => match d.decision {
                 Kind::Reject => State::Rejected,
                 Kind::Pending => State::Held,

@@ -699,8 +699,8 @@ mod tests {
                 consumed_unit: strings.get("Hours"),
                 sub_account_id: strings.get(""),
                 billing_account_id: strings.get(""),
-                extra: vec![],
             }),
+            extra: None,
             tags: Default::default(),
             content: [0; 16],
             attribution: Attribution {

@@ -640,7 +640,7 @@ impl Pages<'_> {
             .filter(|c| !c.flags.is_empty() || c.decision.is_some())
             .collect();
         let item = |c: &&Charge| {
-            let d = c.decision.map(|i| &data.decisions[i]);
+            let d = c.decision.map(|i| &data.decisions[i as usize]);
             context! {
                 id => c.id.as_str(), source => self.config.source_name(&c.source), file => &c.file, line => c.line, state => c.state.as_str(),
                 billed => format(c.billed, &c.currency), service => &c.dims.service_name, resource => &c.dims.resource_id,
@@ -659,7 +659,8 @@ impl Pages<'_> {
                 .collect::<Vec<_>>()
         };
         let kind = |c: &Charge, k: crate::review::Kind| {
-            c.decision.is_some_and(|i| data.decisions[i].decision == k)
+            c.decision
+                .is_some_and(|i| data.decisions[i as usize].decision == k)
         };
         let currencies: Vec<Value> = data.currencies.iter().map(currency_row).collect();
         let codes: std::collections::BTreeSet<&str> = reviewed
