@@ -50,11 +50,23 @@ pub trait RowSink {
     fn keeps_charges(&self) -> bool {
         true
     }
+    /// How many charges the sink holds (a sink that keeps them).
+    fn held(&self) -> usize {
+        0
+    }
+    /// Each charge held from the `from`th on, in the order received.
+    fn visit(&mut self, _from: usize, _f: &mut dyn FnMut(&mut Charge)) {}
 }
 
 impl RowSink for Vec<Charge> {
     fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
         self.push(charge);
+    }
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn visit(&mut self, from: usize, f: &mut dyn FnMut(&mut Charge)) {
+        self[from..].iter_mut().for_each(f);
     }
 }
 
@@ -78,6 +90,12 @@ impl Blocks {
 }
 
 impl RowSink for Blocks {
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn visit(&mut self, from: usize, f: &mut dyn FnMut(&mut Charge)) {
+        self.0.iter_mut().flatten().skip(from).for_each(f);
+    }
     fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
         match self.0.last_mut() {
             Some(block) if block.len() < BLOCK => block.push(charge),
@@ -118,6 +136,54 @@ pub fn load_file(
 /// returns every problem found and the number of data rows. The file's
 /// bytes (compressed, as on disk) count into `progress` as they are read.
 pub fn read_file(
+    path: &Path,
+    shown_as: &str,
+    source: &str,
+    currency: &str,
+    strings: &mut Interner,
+    sink: &mut dyn RowSink,
+    progress: &indicatif::ProgressBar,
+) -> (Vec<Problem>, u64) {
+    let from = sink.held();
+    let read = read_rows(path, shown_as, source, currency, strings, sink, progress);
+    if sink.keeps_charges() {
+        number_repeats(sink, from, source);
+    }
+    read
+}
+
+/// Identical rows of a file get ids from their content and how many came
+/// before them. Rows are read with the first occurrence's id; the few that
+/// repeat one (found by sorting 64 bits a row, not by a map of every row)
+/// are numbered here, in file order.
+fn number_repeats(sink: &mut dyn RowSink, from: usize, source: &str) {
+    let prefix = |c: &Charge| u64::from_le_bytes(c.content[..8].try_into().unwrap_or_default());
+    let mut prefixes = Vec::with_capacity(sink.held() - from);
+    sink.visit(from, &mut |c| prefixes.push(prefix(c)));
+    // Sorted on this core: the month's other files load on the others.
+    prefixes.sort_unstable();
+    let repeated: crate::charge::FastSet<u64> = prefixes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(prefixes);
+    if repeated.is_empty() {
+        return;
+    }
+    let mut before: crate::charge::FastMap<[u8; 16], u32> = Default::default();
+    sink.visit(from, &mut |c| {
+        if repeated.contains(&prefix(c)) {
+            let n = before.entry(c.content).or_insert(0);
+            if *n > 0 {
+                c.id = id(source, &c.content, *n);
+            }
+            *n += 1;
+        }
+    });
+}
+
+fn read_rows(
     path: &Path,
     shown_as: &str,
     source: &str,
@@ -353,11 +419,10 @@ pub struct Table {
     undescribed: Arc<Dimensions>,
 }
 
-/// What a file's rows repeat: identical rows (their content hash, how many
-/// so far) and dimensions (by their texts).
+/// What a file's rows repeat: dimensions (by their texts) and the cells of
+/// the columns ocb gives no meaning to.
 #[derive(Default)]
 struct Repeats {
-    seen: crate::charge::FastMap<[u8; 16], u32>,
     described: crate::charge::FastMap<Box<[u8]>, Arc<Dimensions>>,
     /// The key of the row at hand (kept: one allocation per file).
     key: Vec<u8>,
@@ -959,9 +1024,11 @@ impl RowCtx<'_> {
             Some(strings) => strings.get(s),
             None => self.empty.clone(),
         };
-        let (content, occurrence) = match full {
-            true => self.identity(cells, source, &mut repeats.seen, &mut repeats.content),
-            false => ([0; 16], 0),
+        // The id of the row's first occurrence: a repeat is numbered once
+        // the file is read (`number_repeats`).
+        let content = match full {
+            true => self.identity(cells, source, &mut repeats.content),
+            false => [0; 16],
         };
         let trimmed = |f: Field| cell(f).map(|(_, c)| focus::trim(c)).unwrap_or("");
         // A row's describing texts, each with its length: rows alike share
@@ -998,7 +1065,7 @@ impl RowCtx<'_> {
         };
         Ok(Charge {
             id: if full {
-                id(source, &content, occurrence)
+                id(source, &content, 0)
             } else {
                 Default::default()
             },
@@ -1029,15 +1096,8 @@ impl RowCtx<'_> {
         })
     }
 
-    /// Hash of the row's content (columns in name order, values trimmed), and
-    /// how many identical rows came before it in this file.
-    fn identity(
-        &self,
-        cells: &[&str],
-        source: &str,
-        seen: &mut crate::charge::FastMap<[u8; 16], u32>,
-        bytes: &mut Vec<u8>,
-    ) -> ([u8; 16], u32) {
+    /// Hash of the row's content (columns in name order, values trimmed).
+    fn identity(&self, cells: &[&str], source: &str, bytes: &mut Vec<u8>) -> [u8; 16] {
         // The bytes gathered, then hashed in one call: the same digest as
         // hashing them piece by piece, at a fraction of the calls.
         bytes.clear();
@@ -1055,10 +1115,7 @@ impl RowCtx<'_> {
         let digest = Sha256::digest(&bytes[..]);
         let mut content = [0u8; 16];
         content.copy_from_slice(&digest[..16]);
-        let n = seen.entry(content).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
-        (content, occurrence)
+        content
     }
 }
 
@@ -1096,6 +1153,46 @@ pub fn id(source: &str, content: &[u8; 16], occurrence: u32) -> compact_str::Com
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_rows_are_numbered_in_file_order_with_the_ids_they_always_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        let a = "2025-01-01,1.00,EC2,i-1\n";
+        std::fs::write(
+            &path,
+            format!("BillingPeriodStart,BilledCost,ServiceName,ResourceId\n{a}2025-01-01,2.00,EC2,i-2\n{a}{a}"),
+        )
+        .unwrap();
+        // As a Vec, and as blocks after other rows (a month's later files).
+        let mut strings = Interner::default();
+        let loaded = load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        let mut blocks = Blocks(vec![vec![loaded.charges[1].clone()]]);
+        let hidden = indicatif::ProgressBar::hidden();
+        let shown = "periods/2025-01/aws.csv";
+        read_file(
+            &path,
+            shown,
+            "aws",
+            "USD",
+            &mut strings,
+            &mut blocks,
+            &hidden,
+        );
+        let from_blocks: Vec<&Charge> = blocks.0.iter().flatten().skip(1).collect();
+        // The ids these rows had when occurrences were counted while
+        // reading (review.yaml files name them).
+        let expected = [
+            "82ceedcaf5b2",
+            "38fc1f9600d6",
+            "35b567150c52",
+            "f06ac5cca795",
+        ];
+        for rows in [loaded.charges.iter().collect::<Vec<_>>(), from_blocks] {
+            let ids: Vec<&str> = rows.iter().map(|c| c.id.as_str()).collect();
+            assert_eq!(ids, expected);
+        }
+    }
 
     #[test]
     fn rows_alike_share_their_dimensions_and_keep_their_own_other_columns() {
