@@ -298,10 +298,16 @@ fn distinct_ids(charges: &mut [Charge]) -> Vec<Problem> {
     use rayon::prelude::*;
     // Ids of 12 hex digits, sorted as numbers (8 bytes a row), tell which
     // may clash; only those, and ids of any other form, are looked up.
-    let numbers = charges
+    let numbers: Vec<u64> = charges
         .par_iter()
-        .filter_map(|c| crate::load::id_number(&c.id));
-    let repeated = crate::charge::repeated(numbers.collect());
+        .filter_map(|c| crate::load::id_number(&c.id))
+        .collect();
+    let every_id_a_number = numbers.len() == charges.len();
+    let repeated = crate::charge::repeated(numbers);
+    if every_id_a_number && repeated.is_empty() {
+        // Nothing can clash: no row is looked at again.
+        return Vec::new();
+    }
     let may_clash =
         |c: &Charge| crate::load::id_number(&c.id).is_none_or(|n| repeated.contains(&n));
     let mut seen: crate::charge::FastMap<&str, usize> = Default::default();
