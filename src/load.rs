@@ -144,12 +144,46 @@ pub fn read_file(
     sink: &mut dyn RowSink,
     progress: &indicatif::ProgressBar,
 ) -> (Vec<Problem>, u64) {
+    use crate::ingest::format::Format;
     let from = sink.held();
-    let read = read_rows(path, shown_as, source, currency, strings, sink, progress);
+    let mut problems = Vec::new();
+    let format = Format::of(path);
+    let rows = match format {
+        Some(Format::Parquet) => {
+            let rows = crate::ingest::parquet::read(
+                path,
+                shown_as,
+                source,
+                currency,
+                strings,
+                sink,
+                &mut problems,
+            );
+            progress.inc(crate::progress::size(path));
+            rows
+        }
+        _ => {
+            match crate::ingest::format::open_text(path, format == Some(Format::CsvGz), progress) {
+                Ok(file) => read_text(
+                    file,
+                    shown_as,
+                    source,
+                    currency,
+                    strings,
+                    sink,
+                    &mut problems,
+                ),
+                Err(e) => {
+                    problems.push(Problem::file(shown_as, format!("cannot read: {e}")));
+                    0
+                }
+            }
+        }
+    };
     if sink.keeps_charges() {
         number_repeats(sink, from, source);
     }
-    read
+    (problems, rows)
 }
 
 /// Identical rows of a file get ids from their content and how many came
@@ -181,50 +215,6 @@ fn number_repeats(sink: &mut dyn RowSink, from: usize, source: &str) {
             *n += 1;
         }
     });
-}
-
-fn read_rows(
-    path: &Path,
-    shown_as: &str,
-    source: &str,
-    currency: &str,
-    strings: &mut Interner,
-    sink: &mut dyn RowSink,
-    progress: &indicatif::ProgressBar,
-) -> (Vec<Problem>, u64) {
-    let mut problems = Vec::new();
-    let format = crate::ingest::format::Format::of(path);
-    if format == Some(crate::ingest::format::Format::Parquet) {
-        let rows = crate::ingest::parquet::read(
-            path,
-            shown_as,
-            source,
-            currency,
-            strings,
-            sink,
-            &mut problems,
-        );
-        progress.inc(crate::progress::size(path));
-        return (problems, rows);
-    }
-    let gz = format == Some(crate::ingest::format::Format::CsvGz);
-    let file = match crate::ingest::format::open_text(path, gz, progress) {
-        Ok(f) => f,
-        Err(e) => {
-            problems.push(Problem::file(shown_as, format!("cannot read: {e}")));
-            return (problems, 0);
-        }
-    };
-    let rows = read_text(
-        file,
-        shown_as,
-        source,
-        currency,
-        strings,
-        sink,
-        &mut problems,
-    );
-    (problems, rows)
 }
 
 /// The column names `read_file` hands its sink for this file, from the
