@@ -170,13 +170,6 @@ pub fn periods(
     let mut ledger = crate::ledger::Ledger::new(&repo.config, &repo.projects);
     let mut freeing: Option<std::thread::JoinHandle<()>> = None;
     for (i, dir) in repo.periods.iter().enumerate() {
-        if let Some(previous) = freeing.take() {
-            // One period's charges in memory at a time.
-            previous
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            crate::memory::release();
-        }
         // A period's cache key holds what it asks of projects.yaml.
         repo.projects.trace_start();
         let prev = previous
@@ -241,6 +234,14 @@ pub fn periods(
             data.cache = Use::Hit { entry, statements };
             data
         } else {
+            if let Some(previous) = freeing.take() {
+                // One period's charges in memory at a time (restored
+                // periods hold none: they do not wait for them to go).
+                previous
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                crate::memory::release();
+            }
             let before = problems.len();
             let Some(mut data) =
                 books.period(repo, i, prev, &mut ledger, &mut strings, problems, beside)?
@@ -269,7 +270,11 @@ pub fn periods(
         // Freeing a million charges takes a tenth of a second: done on the
         // other core while the next period starts or the site is finished.
         let charges = std::mem::take(&mut data.charges);
-        freeing = Some(std::thread::spawn(move || drop(charges)));
+        if !charges.is_empty() {
+            // Only a computed period has charges, and it waited for the
+            // previous ones to be freed.
+            freeing = Some(std::thread::spawn(move || drop(charges)));
+        }
         data.held_now = Vec::new();
         data.spike_totals = SourceTotals::new();
         data.rollup.resources = Vec::new();
