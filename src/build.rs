@@ -234,14 +234,6 @@ pub fn periods(
             data.cache = Use::Hit { entry, statements };
             data
         } else {
-            if let Some(previous) = freeing.take() {
-                // One period's charges in memory at a time (restored
-                // periods hold none: they do not wait for them to go).
-                previous
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                crate::memory::release();
-            }
             let before = problems.len();
             let Some(mut data) =
                 books.period(repo, i, prev, &mut ledger, &mut strings, problems, beside)?
@@ -271,9 +263,16 @@ pub fn periods(
         // other core while the next period starts or the site is finished.
         let charges = std::mem::take(&mut data.charges);
         if !charges.is_empty() {
-            // Only a computed period has charges, and it waited for the
-            // previous ones to be freed.
-            freeing = Some(std::thread::spawn(move || drop(charges)));
+            // The charges before them were freed while this period loaded.
+            if let Some(previous) = freeing.take() {
+                previous
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+            freeing = Some(std::thread::spawn(move || {
+                drop(charges);
+                crate::memory::release();
+            }));
         }
         data.held_now = Vec::new();
         data.spike_totals = SourceTotals::new();
