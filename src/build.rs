@@ -407,6 +407,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         Ok(())
     })?;
     let published = published.into_inner();
+    if cache.is_some() {
+        // The digests of the periods computed, found while they were.
+        crate::cache::remember_digests(&repo);
+    }
     report.warnings.append(&mut cache_warnings);
     for data in &history {
         report

@@ -143,19 +143,22 @@ impl Cache {
     /// With `prune` (a build, holding the repository's lock), entries no
     /// build will read are removed.
     pub fn open(repo: &Repo, prune: bool) -> Result<Cache> {
+        let dir = repo.root.join(".ocb-cache").join("periods");
+        // Digests an earlier build made of files still unchanged are taken
+        // as they are: an unchanged year is not read again.
+        crate::digest::recall(&digests_file(repo));
+        // The files of periods that have an entry, on every core: their
+        // keys are asked for first. A period without one is computed, its
+        // files hashed beside its processing (`books`).
         let files: Vec<PathBuf> = repo
             .periods
             .iter()
+            .filter(|p| dir.join(p.period.to_string()).join(ENTRY).is_file())
             .flat_map(|p| files_under(&p.dir))
             .collect();
-        // Digests an earlier build made of files still unchanged are taken
-        // as they are: an unchanged year is not read again.
-        let remembered = repo.root.join(".ocb-cache").join("digests.msgpack");
-        crate::digest::recall(&remembered);
         crate::parallel::map(files.len(), |i| crate::digest::sha256(&files[i]).ok());
         if prune {
-            // Best effort: without it the next build reads the files again.
-            let _ = crate::digest::remember(&remembered, &repo.root);
+            remember_digests(repo);
         }
         let mut h = Sha256::new();
         let mut put = |label: &str, value: &[u8]| {
@@ -188,7 +191,7 @@ impl Cache {
             earlier.update(&yaml);
         }
         let cache = Cache {
-            dir: repo.root.join(".ocb-cache").join("periods"),
+            dir,
             global: hex::encode(h.finalize()),
             before,
         };
@@ -391,6 +394,17 @@ pub fn previous_billed(
 }
 
 /// Regular files under a folder, recursively, in name order.
+fn digests_file(repo: &Repo) -> PathBuf {
+    repo.root.join(".ocb-cache").join("digests.msgpack")
+}
+
+/// Keep the digests of the repository's files for the next build (best
+/// effort: without them it reads the files again). A build calls it when it
+/// opens the cache and again once every period's files are hashed.
+pub fn remember_digests(repo: &Repo) {
+    let _ = crate::digest::remember(&digests_file(repo), &repo.root);
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     // Links followed, as `discover` follows them: a linked input is an input.
     walkdir::WalkDir::new(dir)
