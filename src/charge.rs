@@ -242,7 +242,12 @@ pub fn mostly_new(missed: usize, seen: usize) -> bool {
 pub fn repeated(mut values: Vec<u64>) -> FastSet<u64> {
     use rayon::prelude::*;
     values.par_sort_unstable();
-    values
+    repeated_in_sorted(&values)
+}
+
+/// The values that occur more than once in `sorted`.
+pub fn repeated_in_sorted(sorted: &[u64]) -> FastSet<u64> {
+    sorted
         .windows(2)
         .filter(|w| w[0] == w[1])
         .map(|w| w[0])

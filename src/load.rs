@@ -196,11 +196,7 @@ fn number_repeats(sink: &mut dyn RowSink, from: usize, source: &str) {
     sink.visit(from, &mut |c| prefixes.push(prefix(c)));
     // Sorted on this core: the month's other files load on the others.
     prefixes.sort_unstable();
-    let repeated: crate::charge::FastSet<u64> = prefixes
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
+    let repeated = crate::charge::repeated_in_sorted(&prefixes);
     drop(prefixes);
     if repeated.is_empty() {
         return;
