@@ -67,7 +67,6 @@ struct Made {
     billed: String,
     list: String,
     n: String,
-    scratch: String,
 }
 
 impl Made {
@@ -80,9 +79,9 @@ impl Made {
             self.flags.push_str(f.code.as_str());
         }
         self.billed.clear();
-        format_into(&mut self.billed, &mut self.scratch, c.billed, &c.currency);
+        format_into(&mut self.billed, c.billed, &c.currency);
         self.list.clear();
-        format_into(&mut self.list, &mut self.scratch, c.list, &c.currency);
+        format_into(&mut self.list, c.list, &c.currency);
         self.n.clear();
         crate::money::decimal_into(&mut self.n, c.billed);
     }

@@ -2,7 +2,6 @@
 //! to the cent with the remainder allocated so totals reconcile exactly.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use std::fmt::Write;
 
 /// Parse a cost cell exactly. Plain decimals and E-notation are accepted;
 /// currency symbols, thousands separators and decimal commas are refused with
@@ -146,13 +145,13 @@ fn symbol(currency: &str) -> Option<&'static str> {
 /// `$1,234.50`, `-$12.00`, `1,234.50 NOK`: rounded to the minor unit, with separators.
 pub fn format(amount: Decimal, currency: &str) -> String {
     let mut out = String::new();
-    format_into(&mut out, &mut String::new(), amount, currency);
+    format_into(&mut out, amount, currency);
     out
 }
 
-/// `format`, appended to `out`; `scratch` is working space. A million rows
-/// of the charge browser are formatted without an allocation each.
-pub fn format_into(out: &mut String, scratch: &mut String, amount: Decimal, currency: &str) {
+/// `format`, appended to `out`. A million rows of the charge browser are
+/// formatted without an allocation each.
+pub fn format_into(out: &mut String, amount: Decimal, currency: &str) {
     let rounded = round(amount, currency);
     if rounded.is_sign_negative() && !rounded.is_zero() {
         out.push('-');
@@ -161,7 +160,7 @@ pub fn format_into(out: &mut String, scratch: &mut String, amount: Decimal, curr
     if let Some(sym) = sym {
         out.push_str(sym);
     }
-    digits_into(out, scratch, rounded.abs(), minor_units(currency));
+    digits_into(out, rounded.abs(), minor_units(currency));
     if sym.is_none() {
         out.push(' ');
         out.push_str(currency);
@@ -189,27 +188,7 @@ pub fn decimal_into(out: &mut String, d: Decimal) {
     if d.is_sign_negative() {
         out.push('-');
     }
-    let m = d.mantissa().unsigned_abs();
-    let mut digits = [b'0'; 40];
-    let mut start = digits.len();
-    // Most amounts fit 64 bits, whose division is a machine instruction.
-    match u64::try_from(m) {
-        Ok(mut m) => {
-            while m > 0 {
-                start -= 1;
-                digits[start] = b'0' + (m % 10) as u8;
-                m /= 10;
-            }
-        }
-        Err(_) => {
-            let mut m = m;
-            while m > 0 {
-                start -= 1;
-                digits[start] = b'0' + (m % 10) as u8;
-                m /= 10;
-            }
-        }
-    }
+    let (digits, start) = mantissa_digits(d);
     let scale = d.scale() as usize;
     // Zeros before the digits, up to the scale (0.05 is 5 at scale 2).
     let start = start.min(digits.len() - scale);
@@ -237,30 +216,59 @@ pub fn format_whole(amount: Decimal, currency: &str) -> String {
     }
 }
 
+/// The decimal digits of `d`'s mantissa (without its sign), right-aligned,
+/// and where they start: zeros before it.
+fn mantissa_digits(d: Decimal) -> ([u8; 40], usize) {
+    let m = d.mantissa().unsigned_abs();
+    let mut digits = [b'0'; 40];
+    let mut start = digits.len();
+    // Most amounts fit 64 bits, whose division is a machine instruction.
+    match u64::try_from(m) {
+        Ok(mut m) => {
+            while m > 0 {
+                start -= 1;
+                digits[start] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+        }
+        Err(_) => {
+            let mut m = m;
+            while m > 0 {
+                start -= 1;
+                digits[start] = b'0' + (m % 10) as u8;
+                m /= 10;
+            }
+        }
+    }
+    (digits, start)
+}
+
 /// A non-negative amount with thousands separators and exactly `dp` decimals.
 fn plain(amount: Decimal, dp: u32) -> String {
     let mut out = String::new();
-    digits_into(&mut out, &mut String::new(), amount, dp);
+    digits_into(&mut out, amount, dp);
     out
 }
 
-/// `plain`, appended to `out`; `scratch` is working space.
-fn digits_into(out: &mut String, scratch: &mut String, amount: Decimal, dp: u32) {
+/// `plain`, appended to `out`: the digits `Display` writes for the amount
+/// at `dp` decimals, read from its mantissa, with separators.
+fn digits_into(out: &mut String, amount: Decimal, dp: u32) {
     let mut fixed = amount;
     fixed.rescale(dp);
-    scratch.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(scratch, "{fixed}");
-    let (int, frac) = scratch.split_once('.').unwrap_or((scratch.as_str(), ""));
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+    let (digits, start) = mantissa_digits(fixed);
+    let scale = fixed.scale() as usize;
+    // At least one digit before the point (0.05 is 5 at scale 2).
+    let whole = digits.len() - scale;
+    let start = start.min(whole - 1);
+    for (i, &c) in digits[start..whole].iter().enumerate() {
+        if i > 0 && (whole - start - i).is_multiple_of(3) {
             out.push(',');
         }
-        out.push(c);
+        out.push(char::from(c));
     }
     if dp > 0 {
         out.push('.');
-        out.push_str(frac);
+        out.extend(digits[whole..].iter().map(|&c| char::from(c)));
     }
 }
 
@@ -320,6 +328,70 @@ pub fn allocate(amounts: &[Decimal], currency: &str) -> Vec<Decimal> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amounts_are_written_with_separators_and_their_decimals_as_display_writes_them() {
+        use rust_decimal::Decimal;
+        // What `Display` writes for the amount at `dp` decimals, with a
+        // comma every three digits of its whole part.
+        let by_display = |amount: Decimal, dp: u32| {
+            let mut fixed = amount;
+            fixed.rescale(dp);
+            let text = fixed.to_string();
+            let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+            let mut out = String::new();
+            for (i, c) in int.chars().enumerate() {
+                if i > 0 && (int.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            if dp > 0 {
+                out.push('.');
+                out.push_str(frac);
+            }
+            out
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut amounts: Vec<Decimal> = [
+            "0",
+            "0.005",
+            "0.05",
+            "1",
+            "999.995",
+            "1000",
+            "123456789.987654",
+            "79228162514264337593543950335",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            amounts.push(Decimal::new((seed >> 20) as i64, (seed % 9) as u32));
+        }
+        for amount in amounts {
+            for dp in [0, 2, 3] {
+                assert_eq!(
+                    super::plain(amount, dp),
+                    by_display(amount, dp),
+                    "{amount} at {dp}"
+                );
+            }
+        }
+        assert_eq!(
+            super::format("1234567.891".parse().unwrap(), "USD"),
+            "$1,234,567.89"
+        );
+        assert_eq!(super::format("-0.004".parse().unwrap(), "USD"), "$0.00");
+        assert_eq!(super::format("-12.5".parse().unwrap(), "JPY"), "-¥13");
+        assert_eq!(
+            super::format("1234.5".parse().unwrap(), "XYZ"),
+            "1,234.50 XYZ"
+        );
+    }
+
     #[test]
     fn plain_decimals_read_as_the_parser_reads_them() {
         use rust_decimal::Decimal;
