@@ -260,23 +260,27 @@ pub fn periods(
         // (only statement pages read them, rendered by now): memory stays
         // bounded by one period.
         // Freeing a million charges takes a tenth of a second: done on the
-        // other core while the next period starts or the site is finished.
-        let charges = std::mem::take(&mut data.charges);
-        if !charges.is_empty() {
-            // The charges before them were freed while this period loaded.
-            if let Some(previous) = freeing.take() {
-                previous
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        // other core while the next period starts. The last period keeps
+        // them: the caller frees them once the site is finished (`ocb build`
+        // exits instead).
+        if i + 1 < repo.periods.len() {
+            let charges = std::mem::take(&mut data.charges);
+            let resources = std::mem::take(&mut data.rollup.resources);
+            if !charges.is_empty() {
+                // The charges before them were freed while this period loaded.
+                if let Some(previous) = freeing.take() {
+                    previous
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                }
+                freeing = Some(std::thread::spawn(move || {
+                    drop((charges, resources));
+                    crate::memory::release();
+                }));
             }
-            freeing = Some(std::thread::spawn(move || {
-                drop(charges);
-                crate::memory::release();
-            }));
         }
         data.held_now = Vec::new();
         data.spike_totals = SourceTotals::new();
-        data.rollup.resources = Vec::new();
         data.cache = Use::Off;
         done.push(data);
     }
@@ -464,6 +468,10 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         crate::pdf_links::unlink_missing(&root_dir)?;
     }
     write::replace(staged, &opts.out)?;
+    // The last period's charges (a tenth of a second to free) go on another
+    // thread: `ocb build` exits without waiting, `ocb serve` frees them
+    // behind its answer.
+    std::thread::spawn(move || drop(history));
     Ok(report)
 }
 
