@@ -305,6 +305,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
         crate::pdf::find_chrome(repo.config.pdf.chrome.as_deref())?;
     }
     let staged = write::staging(&opts.out)?;
+    // The output the previous build replaced goes while this one works.
+    let trash = repo.root.join(".ocb-cache").join("trash");
+    let emptying = write::empty(&trash);
     let root_dir = staged.path().to_path_buf();
     // With per-PI access the full site goes to `admin/` and each PI gets a portal.
     let mut portals = (repo.config.site.access == Access::PerPi).then(Portals::default);
@@ -467,7 +470,8 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     if report.pdfs < published.statements.len() {
         crate::pdf_links::unlink_missing(&root_dir)?;
     }
-    write::replace(staged, &opts.out)?;
+    let _ = emptying.join();
+    write::replace(staged, &opts.out, &trash)?;
     // The last period's charges (a tenth of a second to free) go on another
     // thread: `ocb build` exits without waiting, `ocb serve` frees them
     // behind its answer.

@@ -172,6 +172,34 @@ fn stale_staging_folders_are_removed_and_a_live_builds_are_kept() {
     assert_eq!(left, vec![format!(".ocb-staging-{me}-live01")]);
 }
 
+#[test]
+fn the_output_a_build_replaced_is_kept_in_the_trash_until_the_next_build_removes_it() {
+    let dir = repo("basic");
+    let root = dir.path();
+    let trash = root.join(".ocb-cache/trash");
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    assert!(
+        names(&trash, "").is_empty(),
+        "a first build replaced nothing"
+    );
+    let first = read(root.join("output/2025-01/charges.csv"));
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    let replaced = names(&trash, "");
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert_eq!(
+        read(trash.join(&replaced[0]).join("2025-01/charges.csv")),
+        first,
+        "the trash holds the output the build replaced"
+    );
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    let now = names(&trash, "");
+    assert_eq!(now.len(), 1, "one previous output at most: {now:?}");
+    assert_ne!(now, replaced, "the older one was removed");
+    // Nothing else is left beside the output.
+    let mut left = names(root, ".ocb-");
+    left.retain(|n| n != ".ocb.lock" && n != ".ocb-cache");
+    assert!(left.is_empty(), "{left:?}");
+}
 /// Start `ocb build` (with PDFs) of a sample repository and return once its
 /// Chromium runs: the staging folder exists and the lock is held.
 fn build_with_chromium(root: &Path) -> std::process::Child {
