@@ -313,7 +313,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     }
     let staged = write::staging(&opts.out)?;
     // The output the previous build replaced goes while this one works.
-    let trash = repo.root.join(".ocb-cache").join("trash");
+    let trash = write::trash(&repo.root);
     let emptying = write::empty(&trash);
     let root_dir = staged.path().to_path_buf();
     // With per-PI access the full site goes to `admin/` and each PI gets a portal.

@@ -37,6 +37,8 @@ const RENDERED_EACH_TIME: [&str; 2] = ["index.html", "audit.json"];
 
 pub struct Cache {
     dir: PathBuf,
+    /// Where replaced entries go (`write::trash`).
+    trash: PathBuf,
     /// Digest of what every period depends on: this ocb binary, the config,
     /// the themes and the journal template. projects.yaml is in each entry's
     /// `Key`, by the questions the period asked of it.
@@ -192,6 +194,7 @@ impl Cache {
         }
         let cache = Cache {
             dir,
+            trash: crate::write::trash(&repo.root),
             global: hex::encode(h.finalize()),
             before,
         };
@@ -292,16 +295,30 @@ impl Cache {
             std::fs::remove_dir_all(&tmp)
                 .with_context(|| format!("cannot remove `{}`", tmp.display()))?;
         }
-        let mut files = Vec::new();
-        for path in files_under(out) {
-            let rel = path.strip_prefix(out).unwrap_or(&path);
-            let name = rel.to_string_lossy().replace('\\', "/");
-            if RENDERED_EACH_TIME.contains(&name.as_str()) {
-                continue;
-            }
-            link_or_copy(&path, &tmp.join(FILES).join(rel))?;
-            files.push(name);
-        }
+        // The resources (a hundred thousand groups a month) are encoded on
+        // another core while the files are linked.
+        let resources = &data.rollup.resources;
+        let (resources, files) = std::thread::scope(|s| {
+            let encoded = s.spawn(|| rmp_serde::to_vec(resources));
+            let files = (|| -> Result<Vec<String>> {
+                let mut files = Vec::new();
+                for path in files_under(out) {
+                    let rel = path.strip_prefix(out).unwrap_or(&path);
+                    let name = rel.to_string_lossy().replace('\\', "/");
+                    if RENDERED_EACH_TIME.contains(&name.as_str()) {
+                        continue;
+                    }
+                    link_or_copy(&path, &tmp.join(FILES).join(rel))?;
+                    files.push(name);
+                }
+                Ok(files)
+            })();
+            let encoded = encoded
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (encoded, files)
+        });
+        let files = files?;
         let mut currencies = data.currencies.clone();
         for c in &mut currencies {
             c.usage = Decimal::ZERO;
@@ -309,8 +326,7 @@ impl Cache {
             c.surcharges = Decimal::ZERO;
             c.due = Decimal::ZERO;
         }
-        let resources =
-            rmp_serde::to_vec(&data.rollup.resources).context("cannot encode a cache entry")?;
+        let resources = resources.context("cannot encode a cache entry")?;
         crate::write::file(&tmp.join(RESOURCES), &resources)?;
         let entry = Entry {
             key,
@@ -341,7 +357,9 @@ impl Cache {
         crate::write::file(&tmp.join(ENTRY), &bytes)?;
         let dir = self.entry_dir(period);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)
+            // Removed while the next build works: its files may be the last
+            // links to a month's output, and removing those waits on the disk.
+            crate::write::discard(&dir, &self.trash, "entry-")
                 .with_context(|| format!("cannot remove `{}`", dir.display()))?;
         }
         std::fs::rename(&tmp, &dir)

@@ -72,7 +72,7 @@ pub fn replace(staged: tempfile::TempDir, out: &Path, trash: &Path) -> Result<()
         return std::fs::rename(&staged, out)
             .with_context(|| format!("cannot move the build into `{}`", out.display()));
     }
-    let trashed = set_aside_in(trash, out);
+    let trashed = set_aside_in(trash, out, "output-");
     let old = match &trashed {
         Some(old) => old.clone(),
         None => {
@@ -98,18 +98,32 @@ pub fn replace(staged: tempfile::TempDir, out: &Path, trash: &Path) -> Result<()
     }
 }
 
-/// `out` renamed into a new folder of `trash`; None when it cannot be (the
-/// trash is on another file system, or cannot be made).
-fn set_aside_in(trash: &Path, out: &Path) -> Option<PathBuf> {
+/// `out` renamed into a new folder of `trash` named `prefix…`; None when it
+/// cannot be (the trash is on another file system, or cannot be made).
+fn set_aside_in(trash: &Path, out: &Path, prefix: &str) -> Option<PathBuf> {
     std::fs::create_dir_all(trash).ok()?;
     let slot = tempfile::Builder::new()
-        .prefix("output-")
+        .prefix(prefix)
         .tempdir_in(trash)
         .ok()?
         .keep();
     std::fs::remove_dir(&slot).ok()?;
     std::fs::rename(out, &slot).ok()?;
     Some(slot)
+}
+
+/// Remove the folder `dir`: moved into `trash` (for `empty` to remove
+/// while the next build works) when it can be, removed now otherwise.
+pub fn discard(dir: &Path, trash: &Path, prefix: &str) -> std::io::Result<()> {
+    match set_aside_in(trash, dir, prefix) {
+        Some(_) => Ok(()),
+        None => std::fs::remove_dir_all(dir),
+    }
+}
+
+/// Where a repository's builds put what they replaced: `.ocb-cache/trash/`.
+pub fn trash(root: &Path) -> PathBuf {
+    root.join(".ocb-cache").join("trash")
 }
 
 /// Remove what earlier builds put in `trash`, on a thread of its own while
