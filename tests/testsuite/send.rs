@@ -83,15 +83,22 @@ impl Drop for Server {
 }
 
 /// The `send` fixture built once (PDFs included), copied for each test.
+/// A static is never dropped: the folder is removed when the test process
+/// exits (each run left some 45 MB in /tmp otherwise).
 fn built() -> &'static Path {
-    static BUILT: OnceLock<tempfile::TempDir> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = repo("send");
-            ocb(dir.path()).arg("build").assert().success();
-            dir
-        })
-        .path()
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove_built() {
+        if let Some(dir) = BUILT.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    BUILT.get_or_init(|| {
+        let dir = repo("send").keep();
+        // SAFETY: registers a plain function with no arguments to run at exit.
+        unsafe { libc::atexit(remove_built) };
+        ocb(&dir).arg("build").assert().success();
+        dir
+    })
 }
 
 /// A fresh copy of the built fixture whose SMTP port is `port`.
