@@ -37,9 +37,10 @@ pub fn prefetch<T>(value: &T) {
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let at = (value as *const T).cast::<i8>();
-        // Whole cache lines of the value, up to 256 bytes (a charge's size).
-        let size = std::mem::size_of::<T>().min(256);
-        for offset in (0..size).step_by(64) {
+        // Every cache line the value touches, its last byte's too: a
+        // charge (272 bytes) spans five or six, and its state is in the last.
+        let size = std::mem::size_of::<T>().min(512);
+        for offset in (0..size).step_by(64).chain(size.checked_sub(1)) {
             // SAFETY: a prefetch is only a hint; it never faults or reads
             // into the program, and `at + offset` lies inside `value`.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(offset)) };
