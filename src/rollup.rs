@@ -330,7 +330,7 @@ fn kind_of(dims: &crate::charge::Dimensions) -> LineKind {
     }
 }
 
-pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
+pub fn rollup<'a>(charges: &'a [Charge]) -> Result<Rollup> {
     let scale = charges
         .iter()
         .flat_map(|c| {
@@ -345,8 +345,11 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
         .map(|d| d.scale())
         .max()
         .unwrap_or(0);
-    // One pass: each charge's key words as codes and its amounts as integer
-    // counts of 10^-scale units, added into every grouping it belongs to.
+    // One pass: each charge's amounts as integer counts of 10^-scale units.
+    // Billed rows (nearly all) are summed by the shared values their words
+    // are read from, found by address: one lookup a row. Their words are
+    // coded once per such group, below; held and rejected rows are coded
+    // one by one.
     let mut dict = Dict::default();
     let mut states = Grouping::<StateKey>::new();
     let mut statements = Grouping::<StatementKey>::new();
@@ -354,13 +357,15 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
     let mut resources = Grouping::<ResourceKey>::new();
     let mut period_services = Grouping::<PeriodServiceKey>::new();
     let mut held = Grouping::<HeldKey>::new();
-    // Billed rows by every column but the state (`COLUMNS[1..]`).
-    let mut billed: crate::charge::FastMap<[u32; 10], ([i128; 5], u64)> = Default::default();
+    // Keyed by a tuple, compared field by field (an array is compared with
+    // a call to memcmp).
+    type Shared = (usize, usize, usize, usize, bool);
+    let mut billed: crate::charge::FastMap<Shared, (&Charge, [i128; 5], u64)> = Default::default();
     // Rows share their dimensions and attribution (`Arc`s): their key words
     // are coded once per shared value, not eleven lookups per row.
     let mut by_dims: crate::charge::FastMap<usize, [u32; 5]> = Default::default();
     let mut by_attribution: crate::charge::FastMap<usize, [u32; 3]> = Default::default();
-    for c in charges {
+    let mut codes_of = |c: &'a Charge| -> [u32; 11] {
         let d = *by_dims
             .entry(Arc::as_ptr(&c.dims) as usize)
             .or_insert_with(|| {
@@ -396,6 +401,10 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
             d[3],
         ];
         debug_assert_eq!(codes, COLUMNS.map(|(_, word)| dict.code(word(c))));
+        codes
+    };
+    let mut others = Vec::new();
+    for c in charges {
         let mut amounts = [0i128; 5];
         for (a, d) in amounts.iter_mut().zip([
             c.list,
@@ -406,27 +415,34 @@ pub fn rollup(charges: &[Charge]) -> Result<Rollup> {
         ]) {
             *a = mantissa(d, scale)?;
         }
-        match c.state {
-            State::Billed => {
-                let mut key = [0u32; 10];
-                key.copy_from_slice(&codes[1..]);
-                let (sums, count) = billed.entry(key).or_insert(([0; 5], 0));
-                add(sums, &amounts)?;
-                *count += 1;
-            }
-            State::Held => {
-                states.add(&codes, &amounts, 1)?;
-                held.add(&codes, &amounts, 1)?;
-            }
-            State::Rejected => states.add(&codes, &amounts, 1)?,
+        if c.state == State::Billed {
+            // Equal addresses are equal words; equal words at different
+            // addresses meet again in the groupings, which are by code.
+            let key = (
+                Arc::as_ptr(&c.dims) as usize,
+                Arc::as_ptr(&c.attribution) as usize,
+                c.currency.as_ptr() as usize,
+                c.source.as_ptr() as usize,
+                c.origin.is_some(),
+            );
+            let (_, sums, count) = billed.entry(key).or_insert((c, [0; 5], 0));
+            add(sums, &amounts)?;
+            *count += 1;
+        } else {
+            others.push((c, amounts));
+        }
+    }
+    for (c, amounts) in others {
+        let codes = codes_of(c);
+        states.add(&codes, &amounts, 1)?;
+        if c.state == State::Held {
+            held.add(&codes, &amounts, 1)?;
         }
     }
     // Billed rows are summed once, by every column; each grouping of them
     // is a coarsening of those sums (integers: exact in any order).
-    let billed_code = dict.code(State::Billed.as_str());
-    for (key, (sums, count)) in &billed {
-        let mut codes = [billed_code; 11];
-        codes[1..].copy_from_slice(key);
+    for (c, sums, count) in billed.values() {
+        let codes = codes_of(c);
         states.add(&codes, sums, *count)?;
         statements.add(&codes, sums, *count)?;
         services.add(&codes, sums, *count)?;
