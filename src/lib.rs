@@ -3,6 +3,7 @@
 //! flag → decide → rollup → render → write.
 
 pub mod access;
+pub mod addressed;
 pub mod attribute;
 pub mod audit;
 pub mod books;

@@ -29,23 +29,32 @@ pub fn release() {
     }
 }
 
-/// Ask the CPU to bring `value`'s first bytes into its cache ahead of use:
-/// rows visited out of memory order (the charge browser's, by project) wait
-/// on memory at every row otherwise.
+/// Ask the CPU to bring `bytes` (up to 512 of them) into its cache.
+pub fn prefetch_bytes(bytes: &[u8]) {
+    lines(bytes.as_ptr(), bytes.len());
+}
+
+/// Ask the CPU to bring `value` into its cache ahead of use: rows visited
+/// out of memory order (the charge browser's, by project) wait on memory
+/// at every row otherwise.
 pub fn prefetch<T>(value: &T) {
+    lines((value as *const T).cast(), std::mem::size_of::<T>());
+}
+
+/// Every cache line of `len` bytes at `at` (up to 512), its last byte's
+/// too: a charge (272 bytes) spans five or six lines, and its state is in
+/// the last.
+fn lines(at: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let at = (value as *const T).cast::<i8>();
-        // Every cache line the value touches, its last byte's too: a
-        // charge (272 bytes) spans five or six, and its state is in the last.
-        let size = std::mem::size_of::<T>().min(512);
+        let size = len.min(512);
         for offset in (0..size).step_by(64).chain(size.checked_sub(1)) {
             // SAFETY: a prefetch is only a hint; it never faults or reads
-            // into the program, and `at + offset` lies inside `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(offset)) };
+            // into the program, and `at + offset` lies inside the value.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(offset).cast::<i8>()) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = (at, len);
 }

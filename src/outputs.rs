@@ -72,7 +72,15 @@ pub fn charges_csv(
     let mut layout = Layout::default();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut number = String::new();
-    for c in charges {
+    for (i, c) in charges.iter().enumerate() {
+        // Rows come in file order, their dimensions' bytes from anywhere in
+        // a table of some 80,000: asked for ahead, the slot then the bytes.
+        if let Some(ahead) = charges.get(i + 2 * AHEAD) {
+            dims.ahead(Arc::as_ptr(&ahead.dims) as usize);
+        }
+        if let Some(ahead) = charges.get(i + AHEAD) {
+            dims.ahead_bytes(Arc::as_ptr(&ahead.dims) as usize);
+        }
         let a = &c.attribution;
         buf.extend_from_slice(c.id.as_bytes());
         buf.push(b',');
@@ -162,6 +170,9 @@ pub fn charges_csv(
     Ok(())
 }
 
+/// How many rows ahead charges.csv asks for a row's encoded dimensions.
+const AHEAD: usize = 8;
+
 /// Where each carried column is among a row's extra cells (the first of its
 /// name). The rows of a file share one list of names: found again only
 /// when a row's list is not the row before's.
@@ -213,11 +224,12 @@ fn csv_field(out: &mut Vec<u8>, cell: &[u8]) {
 /// row that shares it. Stops remembering when most values are new (each
 /// row's own): then each is encoded where it is written.
 #[derive(Default)]
-struct Encoded<K = usize> {
+struct Encoded<K: Copy + Eq + std::hash::Hash + Default = usize> {
     bytes: Vec<u8>,
-    at: crate::charge::FastMap<K, std::ops::Range<usize>>,
+    /// Each address's bytes: where they start in `bytes`, and how many.
+    at: crate::addressed::AddressMap<K>,
     /// The address looked up last and its bytes: rows come in runs.
-    last: Option<(K, std::ops::Range<usize>)>,
+    last: Option<(K, (u32, u32))>,
     lookups: usize,
     misses: usize,
     unshared: bool,
@@ -225,36 +237,69 @@ struct Encoded<K = usize> {
 
 impl<K: Copy + Eq + std::hash::Hash + Default> Encoded<K> {
     fn append(&mut self, out: &mut Vec<u8>, at: K, encode: impl FnOnce(&mut Vec<u8>)) {
-        if let Some((last, range)) = &self.last
-            && *last == at
+        if let Some((last, range)) = self.last
+            && last == at
         {
-            out.extend_from_slice(&self.bytes[range.clone()]);
+            out.extend_from_slice(self.slice(range));
             return;
         }
         if self.unshared {
             return encode(out);
         }
         self.lookups += 1;
-        let range = match self.at.get(&at) {
-            Some(range) => range.clone(),
+        let range = match self.at.get(at) {
+            Some(range) => range,
             None => {
                 self.misses += 1;
-                if crate::charge::mostly_new(self.misses, self.lookups) {
+                let start = self.bytes.len();
+                encode(&mut self.bytes);
+                let (Ok(from), Ok(len)) = (
+                    u32::try_from(start),
+                    u32::try_from(self.bytes.len() - start),
+                ) else {
+                    // Offsets past 4 GB: encoded where written from here on.
+                    out.extend_from_slice(&self.bytes[start..]);
                     *self = Encoded {
                         unshared: true,
                         ..Default::default()
                     };
-                    return encode(out);
+                    return;
+                };
+                if crate::charge::mostly_new(self.misses, self.lookups) {
+                    out.extend_from_slice(&self.bytes[start..]);
+                    *self = Encoded {
+                        unshared: true,
+                        ..Default::default()
+                    };
+                    return;
                 }
-                let start = self.bytes.len();
-                encode(&mut self.bytes);
-                let range = start..self.bytes.len();
-                self.at.insert(at, range.clone());
-                range
+                self.at.insert(at, (from, len));
+                (from, len)
             }
         };
-        out.extend_from_slice(&self.bytes[range.clone()]);
+        out.extend_from_slice(self.slice(range));
         self.last = Some((at, range));
+    }
+
+    fn slice(&self, (from, len): (u32, u32)) -> &[u8] {
+        &self.bytes[from as usize..from as usize + len as usize]
+    }
+
+    /// Ask for the slot of an address looked up soon (rows out of cache).
+    fn ahead(&self, at: K) {
+        if !self.unshared {
+            self.at.prefetch(at);
+        }
+    }
+
+    /// Ask for the bytes of an address looked up sooner still, once its
+    /// slot is in cache.
+    fn ahead_bytes(&self, at: K) {
+        if !self.unshared
+            && let Some(range) = self.at.get(at)
+        {
+            crate::memory::prefetch_bytes(self.slice(range));
+        }
     }
 }
 
