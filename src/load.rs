@@ -297,7 +297,9 @@ fn read_text(
         while let Ok(read) = batches.recv() {
             match read {
                 Read::Records(batch) => {
-                    for (line, record) in &batch {
+                    table.describing_keys(&batch);
+                    for (i, (line, record)) in batch.iter().enumerate() {
+                        table.ahead(i);
                         last_line = *line;
                         rows += 1;
                         match table.row(*line, record, strings) {
@@ -411,9 +413,18 @@ pub struct Table {
 /// the columns ocb gives no meaning to.
 #[derive(Default)]
 struct Repeats {
-    described: crate::charge::FastMap<Box<[u8]>, Arc<Dimensions>>,
+    /// By `describing_key`; a table whose entry for a coming row can be
+    /// asked for ahead (`Table::ahead`).
+    described: crate::addressed::TextMap<Arc<Dimensions>>,
     /// The key of the row at hand (kept: one allocation per file).
     key: Vec<u8>,
+    /// The describing keys of the batch at hand, made ahead of its rows
+    /// (`Table::describing_hashes`): all the keys' bytes, and each key's
+    /// place in them and hash, in the batch's order.
+    batch_keys: Vec<u8>,
+    batch_spans: Vec<(u32, u32, u64)>,
+    /// The batch record about to be read (set by `Table::ahead`).
+    next: Option<usize>,
     /// The bytes of the row at hand that its content hash covers.
     content: Vec<u8>,
     /// Rows not found in `described`, and whether it is still worth
@@ -571,17 +582,29 @@ impl<K: std::hash::Hash + Eq, V> Memo<K, V> {
 impl Repeats {
     /// The row at hand (`key`) was not found: remember its dimensions,
     /// unless most rows so far were new.
-    fn missed(&mut self, d: Arc<Dimensions>) {
+    fn missed(&mut self, hash: u64, d: Arc<Dimensions>) {
         self.misses += 1;
         if crate::charge::mostly_new(self.misses, self.rows) {
             self.unrepeated = true;
             self.described = Default::default();
         }
         if !self.unrepeated {
-            self.described.insert(self.key.as_slice().into(), d);
+            self.described.insert(hash, &self.key, d);
         }
     }
 }
+
+/// A row's describing texts as one key, each with its length.
+fn describing_key<'t>(key: &mut Vec<u8>, texts: impl Iterator<Item = &'t str>) {
+    for t in texts {
+        key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        key.extend_from_slice(t.as_bytes());
+    }
+}
+
+/// How many records ahead a row's dimensions are asked for: the slot at
+/// twice this, the key's bytes at this.
+const AHEAD: usize = 8;
 
 /// The text columns a `Dimensions` holds.
 const DESCRIBING: [Field; 10] = [
@@ -629,6 +652,58 @@ impl Table {
     /// The column a field is read from (the first, where old and new names both appear).
     pub fn column(&self, f: Field) -> Option<usize> {
         self.header.column(f)
+    }
+
+    /// The describing keys of a batch's records and their hashes, as `row`
+    /// would make them (none when rows are not kept or rarely repeat):
+    /// `ahead` asks for their entries a few rows before each is read, and
+    /// `row` uses them. A record `row` rejects has its key made in vain.
+    fn describing_keys(&mut self, batch: &[(u64, csv::ByteRecord)]) {
+        let repeats = &mut self.repeats;
+        repeats.batch_keys.clear();
+        repeats.batch_spans.clear();
+        repeats.next = None;
+        if !self.full || repeats.unrepeated {
+            return;
+        }
+        for (_, record) in batch {
+            // As `RowCtx::charge` reads them: null cells are empty, the
+            // others trimmed.
+            let text = |f: &Field| {
+                self.header
+                    .column(*f)
+                    .and_then(|i| record.get(i))
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .filter(|c| !focus::is_null(c))
+                    .map(focus::trim)
+                    .unwrap_or("")
+            };
+            let start = repeats.batch_keys.len();
+            describing_key(&mut repeats.batch_keys, DESCRIBING.iter().map(text));
+            let key = &repeats.batch_keys[start..];
+            let (Ok(at), Ok(len)) = (u32::try_from(start), u32::try_from(key.len())) else {
+                // Past 4 GB in one batch: rows make their own keys.
+                repeats.batch_keys.clear();
+                repeats.batch_spans.clear();
+                return;
+            };
+            let hash = repeats.described.hash(key);
+            repeats.batch_spans.push((at, len, hash));
+        }
+    }
+
+    /// Before the `i`th record of a batch is read: ask for the slot of a
+    /// row further on and for the key bytes of a nearer one.
+    fn ahead(&mut self, i: usize) {
+        let repeats = &mut self.repeats;
+        let spans = &repeats.batch_spans;
+        if let Some(&(_, _, h)) = spans.get(i + 2 * AHEAD) {
+            repeats.described.prefetch_slot(h);
+        }
+        if let Some(&(_, _, h)) = spans.get(i + AHEAD) {
+            repeats.described.prefetch_key(h);
+        }
+        repeats.next = Some(i);
     }
 
     /// The column names as read (trimmed, without a byte order mark).
@@ -1022,15 +1097,33 @@ impl RowCtx<'_> {
         // A row's describing texts, each with its length: rows alike share
         // one `Dimensions`, found without interning its texts again.
         repeats.rows += 1;
+        // The key made with the batch (`Table::describing_keys`), the same
+        // bytes as made here from the row's checked cells.
+        let made = repeats
+            .next
+            .take()
+            .and_then(|i| repeats.batch_spans.get(i).copied());
         let key = &mut repeats.key;
         key.clear();
+        let mut hash = None;
         if full && !repeats.unrepeated {
-            for t in DESCRIBING.iter().map(|f| trimmed(*f)) {
-                key.extend_from_slice(&(t.len() as u32).to_le_bytes());
-                key.extend_from_slice(t.as_bytes());
+            match made {
+                Some((at, len, h)) => {
+                    let at = at as usize;
+                    key.extend_from_slice(&repeats.batch_keys[at..at + len as usize]);
+                    hash = Some(h);
+                }
+                None => describing_key(key, DESCRIBING.iter().map(|f| trimmed(*f))),
             }
         }
-        let dims = match repeats.described.get(&key[..]) {
+        #[cfg(debug_assertions)]
+        if full && !repeats.unrepeated {
+            let mut own = Vec::new();
+            describing_key(&mut own, DESCRIBING.iter().map(|f| trimmed(*f)));
+            debug_assert_eq!(&own, key, "a batch's key differs from its row's");
+        }
+        let hash = hash.unwrap_or_else(|| repeats.described.hash(key));
+        let dims = match repeats.described.get(hash, key) {
             _ if !full => self.undescribed.clone(),
             Some(d) => d.clone(),
             None => {
@@ -1047,7 +1140,7 @@ impl RowCtx<'_> {
                     sub_account_id: text(Field::SubAccountId),
                     billing_account_id: text(Field::BillingAccountId),
                 });
-                repeats.missed(d.clone());
+                repeats.missed(hash, d.clone());
                 d
             }
         };
@@ -1213,5 +1306,36 @@ mod tests {
         assert!(!Arc::ptr_eq(&extra(1), &extra(2)));
         assert_eq!(&*c[0].dims.resource_id, "i-1");
         assert_eq!(&*extra(0).names[0], "x_Zone");
+    }
+
+    #[test]
+    fn dimensions_found_with_keys_made_for_the_batch_skip_rejected_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws.csv");
+        // Keys are made for a batch of records before its rows are read;
+        // a rejected row in between must not shift them.
+        std::fs::write(
+            &path,
+            "BillingPeriodStart,BilledCost,ServiceName,ResourceId
+             2025-01-01,1.00,EC2,\u{a0}i-1\u{a0}
+             2025-01-01,2.00,EC2
+             2025-01-01,3.00,EC2,i-1
+             2025-01-01,4.00,EC2,null
+             2025-01-01,5.00,EC2,i-2
+             2025-01-01,6.00,EC2,
+",
+        )
+        .unwrap();
+        let mut strings = Interner::default();
+        let loaded = load_file(&path, "periods/2025-01/aws.csv", "aws", "USD", &mut strings);
+        assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
+        assert_eq!(loaded.problems[0].line, Some(3));
+        let c = &loaded.charges;
+        let ids: Vec<&str> = c.iter().map(|c| &*c.dims.resource_id).collect();
+        assert_eq!(ids, ["i-1", "i-1", "", "i-2", ""]);
+        assert!(Arc::ptr_eq(&c[0].dims, &c[1].dims), "trimmed alike");
+        assert!(Arc::ptr_eq(&c[2].dims, &c[4].dims), "null and empty alike");
+        assert!(!Arc::ptr_eq(&c[1].dims, &c[3].dims));
+        assert!(!Arc::ptr_eq(&c[2].dims, &c[3].dims));
     }
 }
