@@ -79,13 +79,17 @@ pub fn flag(
                         (project, attribution_flags(a, rules, listed, project))
                     })
                     .clone();
-                found.extend(
-                    by_dims
-                        .entry(std::sync::Arc::as_ptr(&c.dims) as usize)
-                        .or_insert_with(|| pattern_flags(&c.dims, rules))
-                        .iter()
-                        .cloned(),
-                );
+                // Without `review.patterns`, no dimensions are looked up
+                // (80,000 a month: a lookup waits on memory).
+                if !rules.patterns.is_empty() {
+                    found.extend(
+                        by_dims
+                            .entry(std::sync::Arc::as_ptr(&c.dims) as usize)
+                            .or_insert_with(|| pattern_flags(&c.dims, rules))
+                            .iter()
+                            .cloned(),
+                    );
+                }
                 found.extend(row_flags(c, period, project));
                 if duplicate {
                     found.push((
@@ -94,7 +98,9 @@ pub fn flag(
                     ));
                 }
                 let key = (&*c.attribution.project_id, &*c.source, &*c.currency);
-                if let Some(detail) = spikes.get(&key) {
+                if !spikes.is_empty()
+                    && let Some(detail) = spikes.get(&key)
+                {
                     found.push((FlagCode::CostSpike, detail.to_string()));
                 }
                 c.flags = found
