@@ -144,6 +144,17 @@ impl<V> TextMap<V> {
         }
     }
 
+    /// The value at a hash's slot when the slot holds that hash, its key
+    /// not compared: only a hint of what a lookup will find (to prefetch
+    /// what the value points to).
+    pub fn probable(&self, hash: u64) -> Option<&V> {
+        let slot = self.slots[self.home(hash)];
+        match slot.value != 0 && slot.hash == hash {
+            true => self.values.get(slot.value as usize - 1),
+            false => None,
+        }
+    }
+
     pub fn get(&self, hash: u64, key: &[u8]) -> Option<&V> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(hash);
@@ -251,6 +262,7 @@ mod tests {
             let h = map.hash(k.as_bytes());
             map.prefetch_slot(h);
             map.prefetch_key(h);
+            assert_eq!(map.probable(h).is_some(), map.slots[map.home(h)].hash == h);
             assert_eq!(map.get(h, k.as_bytes()), Some(&n));
         }
         // The same hash for different texts: each still finds its own.

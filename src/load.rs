@@ -702,6 +702,10 @@ impl Table {
         }
         if let Some(&(_, _, h)) = spans.get(i + AHEAD) {
             repeats.described.prefetch_key(h);
+            // The dimensions the row will share: their count is written.
+            if let Some(d) = repeats.described.probable(h) {
+                crate::memory::prefetch_arc(d);
+            }
         }
         repeats.next = Some(i);
     }

@@ -41,6 +41,14 @@ pub fn prefetch<T>(value: &T) {
     lines((value as *const T).cast(), std::mem::size_of::<T>());
 }
 
+/// Ask for what an `Arc` points to, its reference counts included (they
+/// lie just before the value): cloning it writes them.
+pub fn prefetch_arc<T>(value: &std::sync::Arc<T>) {
+    let at = std::sync::Arc::as_ptr(value).cast::<u8>();
+    let counts = 2 * std::mem::size_of::<usize>();
+    lines(at.wrapping_sub(counts), counts + std::mem::size_of::<T>());
+}
+
 /// Every cache line of `len` bytes at `at` (up to 512), its last byte's
 /// too: a charge (272 bytes) spans five or six lines, and its state is in
 /// the last.
