@@ -314,7 +314,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     let staged = write::staging(&opts.out)?;
     // The output the previous build replaced goes while this one works.
     let trash = write::trash(&repo.root);
-    let emptying = write::empty(&trash);
+    // The previous output's files are written over, not created anew.
+    let recycling = write::recycle(staged.path(), &trash);
+    let emptying = write::empty(&trash, recycling.from.as_deref());
     let root_dir = staged.path().to_path_buf();
     // With per-PI access the full site goes to `admin/` and each PI gets a portal.
     let mut portals = (repo.config.site.access == Access::PerPi).then(Portals::default);
@@ -477,6 +479,7 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     if report.pdfs < published.statements.len() {
         crate::pdf_links::unlink_missing(&root_dir)?;
     }
+    drop(recycling);
     let _ = emptying.join();
     write::replace(staged, &opts.out, &trash)?;
     // The last period's charges (a tenth of a second to free) go on another
@@ -491,14 +494,14 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     let p = out.join(data.dir.period.to_string());
     let path = write::ensure_dir(&p)?.join("charges.csv");
     let failed = || format!("cannot write `{}`", path.display());
-    let file = std::fs::File::create(&path).with_context(failed)?;
-    outputs::charges_csv(
-        &data.charges,
-        data.dir.period,
-        &data.numbers,
-        std::io::BufWriter::new(file),
-    )
-    .with_context(failed)?;
+    let mut file = std::io::BufWriter::new(write::create(&path)?);
+    outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, &mut file)
+        .with_context(failed)?;
+    let file = file
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(failed)?;
+    write::finish(file).with_context(failed)?;
     let statements: Vec<_> = data
         .rollup
         .statements

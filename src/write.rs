@@ -131,13 +131,24 @@ pub fn trash(root: &Path) -> PathBuf {
 /// a million rows where freed blocks are discarded at once, 0.3 s for a
 /// year), time a build spends loading on every core. Join it before the
 /// build puts its own previous output there.
-pub fn empty(trash: &Path) -> std::thread::JoinHandle<()> {
+pub fn empty(trash: &Path, recycled: Option<&Path>) -> std::thread::JoinHandle<()> {
     let trash = trash.to_path_buf();
+    let recycled = recycled.map(Path::to_path_buf);
     std::thread::spawn(move || {
         let Ok(entries) = std::fs::read_dir(&trash) else {
             return;
         };
         for entry in entries.flatten() {
+            if recycled.as_deref() == Some(entry.path().as_path()) {
+                // Only what cannot be recycled: files with other links.
+                use std::os::unix::fs::MetadataExt;
+                for e in walkdir::WalkDir::new(entry.path()).into_iter().flatten() {
+                    if e.file_type().is_file() && e.metadata().is_ok_and(|m| m.nlink() > 1) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+                continue;
+            }
             // Best effort: what is left is removed by the next build.
             let _ = match entry.file_type() {
                 Ok(t) if t.is_dir() => std::fs::remove_dir_all(entry.path()),
@@ -168,6 +179,13 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
+    if let Some(mut f) = recycled(path) {
+        use std::io::Write;
+        return f
+            .write_all(bytes)
+            .and_then(|()| f.set_len(bytes.len() as u64))
+            .with_context(|| format!("cannot write `{}`", path.display()));
+    }
     // A file with other links (output files restored from the per-period
     // cache are hard links into it, `crate::cache`) is replaced by a new
     // one, never written into.
@@ -178,6 +196,110 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
             .with_context(|| format!("cannot replace `{}`", path.display()))?;
     }
     std::fs::write(path, bytes).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A file to write from its start, its folder created: the previous
+/// output's file of the same name when there is one to recycle, a new one
+/// otherwise. Call `finish` once written.
+pub fn create(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+    }
+    match recycled(path) {
+        Some(f) => Ok(f),
+        None => std::fs::File::create(path)
+            .with_context(|| format!("cannot write `{}`", path.display())),
+    }
+}
+
+/// End a file from `create` where its writing ended (a recycled file may
+/// have been longer).
+pub fn finish(mut file: std::fs::File) -> std::io::Result<()> {
+    use std::io::Seek;
+    let end = file.stream_position()?;
+    file.set_len(end)
+}
+
+/// The output the previous build replaced (in the trash) and the staging
+/// folder of this one: files of the former are written over at the same
+/// place in the latter, rather than removed and created anew. This
+/// machine's file system (ext4 without a journal) makes each new file skip
+/// every inode freed in the last minutes, and the freed blocks are
+/// discarded one by one (docs/DECISIONS.md).
+static RECYCLING: std::sync::RwLock<Option<(PathBuf, PathBuf)>> = std::sync::RwLock::new(None);
+
+/// Recycle into `staging` the files of the output the previous build put
+/// in `trash` (the newest `output-…` there) until the guard is dropped;
+/// then what is left of that folder is renamed `recycled-…`, for the next
+/// build to remove.
+pub fn recycle(staging: &Path, trash: &Path) -> Recycling {
+    use std::os::unix::fs::MetadataExt;
+    let newest = std::fs::read_dir(trash).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("output-"))
+            // Set aside last: changed last (the rename).
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some(((m.ctime(), m.ctime_nsec()), e.path()))
+            })
+            .max()
+            .map(|(_, path)| path)
+    });
+    if let (Some(from), Ok(mut r)) = (&newest, RECYCLING.write()) {
+        *r = Some((from.clone(), staging.to_path_buf()));
+    }
+    Recycling {
+        from: newest,
+        trash: trash.to_path_buf(),
+    }
+}
+
+/// Recycling in progress (`recycle`): the folder recycled from.
+pub struct Recycling {
+    pub from: Option<PathBuf>,
+    trash: PathBuf,
+}
+
+impl Drop for Recycling {
+    fn drop(&mut self) {
+        if let Ok(mut r) = RECYCLING.write() {
+            *r = None;
+        }
+        if let Some(from) = &self.from
+            && let Ok(slot) = tempfile::Builder::new()
+                .prefix("recycled-")
+                .tempdir_in(&self.trash)
+                .map(tempfile::TempDir::keep)
+        {
+            let _ = std::fs::remove_dir(&slot);
+            let _ = std::fs::rename(from, &slot);
+        }
+    }
+}
+
+/// The previous output's file for `path`, moved to `path` and opened for
+/// writing from its start; None when there is none, or it has other links
+/// (a file the per-period cache holds too is never written into).
+fn recycled(path: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let old = {
+        let r = RECYCLING.read().ok()?;
+        let (from, into) = r.as_ref()?;
+        from.join(path.strip_prefix(into).ok()?)
+    };
+    let meta = std::fs::symlink_metadata(&old).ok()?;
+    if !meta.is_file() || meta.nlink() != 1 || std::fs::symlink_metadata(path).is_ok() {
+        return None;
+    }
+    std::fs::rename(&old, path).ok()?;
+    let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+    match file.metadata().ok()?.nlink() {
+        1 => Some(file),
+        // Linked meanwhile: left for the caller to replace.
+        _ => None,
+    }
 }
 
 /// Create a folder (and its parents) and give it back.

@@ -2,7 +2,7 @@
 //! per repository, killed and terminated builds cleaned up, the supported
 //! precision, links only to PDFs that exist, full and read-only disks.
 
-use crate::common::{chromium_available, ocb, read, repo};
+use crate::common::{chromium_available, ocb, read, repo, snapshot_dir};
 use predicates::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -192,13 +192,116 @@ fn the_output_a_build_replaced_is_kept_in_the_trash_until_the_next_build_removes
         "the trash holds the output the build replaced"
     );
     ocb(root).args(["build", "--no-pdf"]).assert().success();
-    let now = names(&trash, "");
+    let now = names(&trash, "output-");
     assert_eq!(now.len(), 1, "one previous output at most: {now:?}");
     assert_ne!(now, replaced, "the older one was removed");
+    // What its files were not recycled into (the folders) waits for the next build.
+    let recycled = names(&trash, "recycled-");
+    assert!(recycled.len() <= 1, "{recycled:?}");
+    assert_eq!(names(&trash, "").len(), now.len() + recycled.len());
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    assert!(
+        !names(&trash, "recycled-")
+            .iter()
+            .any(|n| recycled.contains(n)),
+        "the next build removes it"
+    );
     // Nothing else is left beside the output.
     let mut left = names(root, ".ocb-");
     left.retain(|n| n != ".ocb.lock" && n != ".ocb-cache");
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_build_that_writes_over_the_previous_outputs_files_leaves_what_a_fresh_build_would() {
+    // Back to back, a build writes over the files of the output the build
+    // before it replaced (from the trash) instead of creating new ones.
+    let dir = repo("basic");
+    let root = dir.path();
+    for _ in 0..3 {
+        ocb(root)
+            .args(["build", "--no-pdf", "--no-cache"])
+            .assert()
+            .success();
+    }
+    // A period gone and a month's rows fewer: files the previous outputs
+    // had and this one has not must not come back from them.
+    std::fs::remove_dir_all(root.join("periods/2025-02")).unwrap();
+    let csv = root.join("periods/2025-01/aws.csv");
+    let text = read(&csv);
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    std::fs::write(&csv, kept.join("\n") + "\n").unwrap();
+    for _ in 0..2 {
+        ocb(root)
+            .args(["build", "--no-pdf", "--no-cache"])
+            .assert()
+            .success();
+    }
+    let fresh = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(&root.join("periods"), &fresh.path().join("periods"));
+    for f in ["ocb.yaml", "projects.yaml"] {
+        std::fs::copy(root.join(f), fresh.path().join(f)).unwrap();
+    }
+    ocb(fresh.path())
+        .args(["build", "--no-pdf", "--no-cache"])
+        .assert()
+        .success();
+    let (built, expected) = (
+        snapshot_dir(&root.join("output")),
+        snapshot_dir(&fresh.path().join("output")),
+    );
+    assert!(!built.keys().any(|p| p.starts_with("2025-02")));
+    assert_eq!(
+        built.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (path, bytes) in &expected {
+        assert!(built[path] == *bytes, "{} differs", path.display());
+    }
+}
+
+#[test]
+fn files_the_cache_holds_are_never_written_over() {
+    // Each file of the cache and the trash, by inode and birth time (an
+    // inode freed and used again is another file), with its bytes.
+    fn files(dir: &Path) -> BTreeMap<(u64, std::time::SystemTime), Vec<u8>> {
+        use std::os::unix::fs::MetadataExt;
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some(((m.ino(), m.created().ok()?), std::fs::read(e.path()).ok()?))
+            })
+            .collect()
+    }
+    let dir = repo("basic");
+    let root = dir.path();
+    let cache = root.join(".ocb-cache");
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    ocb(root).args(["build", "--no-pdf"]).assert().success();
+    let stored = files(&cache.join("periods"));
+    assert!(!stored.is_empty());
+    // 2025-01 computed again, back to back: the output it replaces is
+    // linked from the cache entry it replaces, and stays as it was.
+    let csv = root.join("periods/2025-01/aws.csv");
+    let text = read(&csv);
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&csv, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    for _ in 0..2 {
+        ocb(root).args(["build", "--no-pdf"]).assert().success();
+        let now = files(&cache);
+        let mut same = 0;
+        for (file, bytes) in &stored {
+            if let Some(b) = now.get(file) {
+                same += 1;
+                assert!(b == bytes, "a file the cache held was written over");
+            }
+        }
+        assert!(same > 0, "2025-02's entry is still there");
+    }
 }
 /// Start `ocb build` (with PDFs) of a sample repository and return once its
 /// Chromium runs: the staging folder exists and the lock is held.
