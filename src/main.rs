@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     // SAFETY: restoring the default signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     ocb::memory::configure();
+    ocb::write::note_umask();
     let cli = ocb::cli::Cli::parse();
     let result = ocb::commands::run(cli);
     // After Ctrl-C the browser's death fails the build here too; the interrupt

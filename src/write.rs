@@ -283,7 +283,10 @@ impl Drop for Recycling {
 /// writing from its start; None when there is none, or it has other links
 /// (a file the per-period cache holds too is never written into).
 fn recycled(path: &Path) -> Option<std::fs::File> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // The mode a new file gets: a recycled one is given it too (a build
+    // under another umask must not publish files the web server cannot read).
+    let mode = 0o666 & !*UMASK.get()?;
     let old = {
         let r = RECYCLING.read().ok()?;
         let (from, into) = r.as_ref()?;
@@ -294,12 +297,41 @@ fn recycled(path: &Path) -> Option<std::fs::File> {
         return None;
     }
     std::fs::rename(&old, path).ok()?;
-    let file = std::fs::OpenOptions::new().write(true).open(path).ok()?;
-    match file.metadata().ok()?.nlink() {
-        1 => Some(file),
+    let Ok(file) = std::fs::OpenOptions::new().write(true).open(path) else {
+        // Not writable (its mode changed): a new file takes its place.
+        let _ = std::fs::remove_file(path);
+        return None;
+    };
+    let meta = file.metadata().ok()?;
+    if meta.nlink() != 1 {
         // Linked meanwhile: left for the caller to replace.
-        _ => None,
+        return None;
     }
+    if meta.mode() & 0o7777 != mode
+        && file
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .is_err()
+    {
+        let _ = std::fs::remove_file(path);
+        return None;
+    }
+    Some(file)
+}
+
+/// The process's umask, read once before any thread starts (reading it
+/// means setting it); without it no file is recycled.
+static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Read the umask (`main`, before any thread: umask is read by setting it).
+pub fn note_umask() {
+    // SAFETY: umask only swaps the process's file mode mask; it is set back
+    // at once, before any other thread exists to create a file meanwhile.
+    let mask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    let _ = UMASK.set(mask);
 }
 
 /// Create a folder (and its parents) and give it back.

@@ -262,6 +262,41 @@ fn a_build_that_writes_over_the_previous_outputs_files_leaves_what_a_fresh_build
 }
 
 #[test]
+fn a_file_written_over_gets_the_mode_a_new_file_would() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = repo("basic");
+    let root = dir.path();
+    let build = |umask: &str| {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "umask {umask} && exec \"$0\" --root \"$1\" build --no-pdf --no-cache -q"
+            ))
+            .arg(assert_cmd::cargo::cargo_bin("ocb"))
+            .arg(root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let mode = |p: &str| {
+        std::fs::metadata(root.join("output").join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    build("077");
+    build("077");
+    assert_eq!(mode("2025-01/charges.csv"), 0o600);
+    // Written over (from the trash), under a wider umask: readable by the
+    // web server like a new file.
+    build("022");
+    for p in ["2025-01/charges.csv", "index.html", "2025-01/index.html"] {
+        assert_eq!(mode(p), 0o644, "{p}");
+    }
+}
+
+#[test]
 fn files_the_cache_holds_are_never_written_over() {
     // Each file of the cache and the trash, by inode and birth time (an
     // inode freed and used again is another file), with its bytes.
