@@ -108,6 +108,84 @@ impl RowSink for Blocks {
     }
 }
 
+/// A file's charges written straight into their place in the month's
+/// vector, a region with a slot for each line of the file (`row_bound`):
+/// the month's files are then joined without moving a charge. Rows beyond
+/// the region (a file that grew after it was measured) are kept aside.
+pub struct Slots<'a> {
+    slots: &'a mut [std::mem::MaybeUninit<Charge>],
+    /// The first `filled` slots hold a charge.
+    filled: usize,
+    pub overflow: Vec<Charge>,
+}
+
+impl<'a> Slots<'a> {
+    pub fn new(slots: &'a mut [std::mem::MaybeUninit<Charge>]) -> Slots<'a> {
+        Slots {
+            slots,
+            filled: 0,
+            overflow: Vec::new(),
+        }
+    }
+
+    /// How many slots, from the first, hold a charge.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+}
+
+impl RowSink for Slots<'_> {
+    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+        match self.slots.get_mut(self.filled) {
+            Some(slot) => {
+                slot.write(charge);
+                self.filled += 1;
+            }
+            None => self.overflow.push(charge),
+        }
+    }
+    fn held(&self) -> usize {
+        self.filled + self.overflow.len()
+    }
+    fn visit(&mut self, from: usize, f: &mut dyn FnMut(&mut Charge)) {
+        for slot in &mut self.slots[from.min(self.filled)..self.filled] {
+            // SAFETY: the first `filled` slots were written by `row`.
+            f(unsafe { slot.assume_init_mut() });
+        }
+        let skip = from.saturating_sub(self.filled);
+        self.overflow.iter_mut().skip(skip).for_each(f);
+    }
+}
+
+/// At most how many rows a plain `.csv` file has: its lines, less the
+/// header (a record ends at a line break, or at the end of the file). None
+/// for a compressed or Parquet file, or one that cannot be read (loading it
+/// says why).
+pub fn row_bound(path: &Path) -> Option<usize> {
+    use crate::ingest::format::Format;
+    if Format::of(path) != Some(Format::Csv) {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut last) = (0usize, b'\n');
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+                last = buf[n - 1];
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    if last != b'\n' {
+        lines += 1;
+    }
+    Some(lines.saturating_sub(1))
+}
+
 pub fn load_file(
     path: &Path,
     shown_as: &str,
@@ -750,64 +828,70 @@ impl Table {
 /// blank lines (BurntSushi/rust-csv#208), so a second handle on the same file
 /// counts newlines up to each record's first byte, in step with the reader.
 struct LineCounter {
-    /// The bytes the reader has read and the counter has not yet passed.
-    unseen: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u8>>>,
-    offset: u64,
+    /// The line breaks (`\r` and `\n`) the reader has read and the counter
+    /// has not yet passed: each one's offset, and whether it is a `\n`.
+    breaks: Breaks,
     newlines: u64,
 }
 
-/// The file as the CSV reader reads it, keeping a copy of each chunk for the
-/// line counter: the file is read (and a `.csv.gz` decompressed) once. The
-/// copy holds only what the reader has read ahead of the record it returned.
+type Breaks = std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>;
+
+/// The file as the CSV reader reads it, noting where each chunk breaks its
+/// lines for the line counter: the file is read (and a `.csv.gz`
+/// decompressed) once, and its bytes are not copied again to be counted.
 struct Tee {
     inner: Box<dyn std::io::Read>,
-    unseen: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u8>>>,
+    breaks: Breaks,
+    read: u64,
 }
 
 impl std::io::Read for Tee {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.unseen.borrow_mut().extend(&buf[..n]);
+        let mut breaks = self.breaks.borrow_mut();
+        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[..n]) {
+            breaks.push_back((self.read + i as u64, buf[i] == b'\n'));
+        }
+        self.read += n as u64;
         Ok(n)
     }
 }
 
 impl LineCounter {
     fn tee(file: Box<dyn std::io::Read>) -> (Tee, LineCounter) {
-        let unseen = std::rc::Rc::default();
+        let breaks = Breaks::default();
         (
             Tee {
                 inner: file,
-                unseen: std::rc::Rc::clone(&unseen),
+                breaks: std::rc::Rc::clone(&breaks),
+                read: 0,
             },
             LineCounter {
-                unseen,
-                offset: 0,
+                breaks,
                 newlines: 0,
             },
         )
     }
 
     fn line_at(&mut self, byte: u64) -> u64 {
-        let mut unseen = self.unseen.borrow_mut();
-        let n = ((byte.saturating_sub(self.offset)) as usize).min(unseen.len());
-        let (a, b) = unseen.as_slices();
-        let count = |s: &[u8]| memchr::memchr_iter(b'\n', s).count() as u64;
-        let in_a = n.min(a.len());
-        self.newlines += count(&a[..in_a]) + count(&b[..n - in_a]);
-        unseen.drain(..n);
-        self.offset += n as u64;
-        // The offset csv reports is where the previous record ended: skip the
-        // line breaks (blank lines, CRLF) before this record's first byte.
-        while let Some(&b) = unseen.front() {
-            if b != b'\n' && b != b'\r' {
+        let mut breaks = self.breaks.borrow_mut();
+        while let Some(&(at, newline)) = breaks.front() {
+            if at >= byte {
                 break;
             }
-            if b == b'\n' {
-                self.newlines += 1;
+            self.newlines += u64::from(newline);
+            breaks.pop_front();
+        }
+        // The offset csv reports is where the previous record ended: skip the
+        // line breaks (blank lines, CRLF) before this record's first byte.
+        let mut next = byte;
+        while let Some(&(at, newline)) = breaks.front() {
+            if at != next {
+                break;
             }
-            unseen.pop_front();
-            self.offset += 1;
+            self.newlines += u64::from(newline);
+            breaks.pop_front();
+            next += 1;
         }
         self.newlines + 1
     }
