@@ -102,6 +102,17 @@ impl Books {
             }
             problems.extend(unrecorded_changes(dir, &file));
         }
+        // The cache key and audit record read the files' digests: hashed
+        // from the page cache on a thread that runs only where the period's
+        // own work leaves a core idle (the end of loading, the checks that
+        // run on one core), remembered by `digest`.
+        let digesting = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                crate::parallel::in_background();
+                crate::close::digests(&dir).ok();
+            })
+        };
         let (charges, mut load_problems) =
             pipeline::load(dir, &repo.config, strings, &self.progress);
         if !load_problems.is_empty() {
@@ -117,23 +128,23 @@ impl Books {
             }
             Status::Closed => (charges, Vec::new()),
         };
-        // The cache key and audit record read the files' digests: found on
-        // the core that processing leaves idle, while the files are in the
-        // page cache (remembered by `digest`; a failure is reported there).
-        let (mut data, mut found) = std::thread::scope(|s| {
-            s.spawn(|| crate::close::digests(dir).ok());
-            pipeline::process(
-                dir.clone(),
-                file,
-                charges,
-                corrections,
-                &repo.config,
-                &repo.projects,
-                previous,
-                strings,
-                beside,
-            )
-        })?;
+        let processed = pipeline::process(
+            dir.clone(),
+            file,
+            charges,
+            corrections,
+            &repo.config,
+            &repo.projects,
+            previous,
+            strings,
+            beside,
+        );
+        // Done by now, but for what processing left it (a failure to read
+        // a file is reported where the digest is asked for).
+        digesting
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let (mut data, mut found) = processed?;
         problems.append(&mut found);
         if data.file.status == Status::Closed {
             // Closed by an older ocb without an issued record.

@@ -255,11 +255,14 @@ pub fn periods(
             data
         };
         // The next period's inputs are hashed while this one is written,
-        // when a core is often idle: its processing then finds their digests
+        // where a core is idle: its processing then finds their digests
         // (`digest` remembers them), and its files are in the page cache.
         if let Some(next) = repo.periods.get(i + 1) {
             let next = next.clone();
-            std::thread::spawn(move || crate::close::digests(&next).ok());
+            std::thread::spawn(move || {
+                crate::parallel::in_background();
+                crate::close::digests(&next).ok()
+            });
         }
         each(&mut data)?;
         previous = Some((dir.period, std::mem::take(&mut data.totals)));

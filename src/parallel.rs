@@ -39,6 +39,21 @@ pub fn map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
         .collect()
 }
 
+/// Let the calling thread run only on a core no other thread wants
+/// (`SCHED_IDLE`): work the build needs later, done in its idle moments
+/// rather than beside the work it waits on.
+pub fn in_background() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; lowering its own policy
+        // needs no privilege, and a refusal leaves it as it was.
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
