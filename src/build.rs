@@ -317,8 +317,9 @@ pub fn build(root: &Path, config_path: &Path, opts: &Options) -> Result<Report> 
     let staged = write::staging(&opts.out)?;
     // The output the previous build replaced goes while this one works.
     let trash = write::trash(&repo.root);
-    // The previous output's files are written over, not created anew.
-    let recycling = write::recycle(staged.path(), &trash);
+    // Files written again unchanged are the live output's, linked; the
+    // previous output's files are written over, not created anew.
+    let recycling = write::recycle(staged.path(), &trash, &opts.out);
     let emptying = write::empty(&trash, recycling.from.as_deref());
     let root_dir = staged.path().to_path_buf();
     // With per-PI access the full site goes to `admin/` and each PI gets a portal.

@@ -464,6 +464,8 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     if std::fs::hard_link(from, to).is_ok() {
         return Ok(());
     }
+    // A copy never goes into a file with other links (`write::LIVE`).
+    let _ = std::fs::remove_file(to);
     std::fs::copy(from, to)
         .map(|_| ())
         .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))

@@ -287,6 +287,8 @@ pub fn print_all(
         let target = out.join(&s.pdf);
         let wanted = periods.is_empty() || periods.contains(&s.period);
         if cached.is_file() {
+            // A copy never goes into a file with other links (`write::LIVE`).
+            let _ = std::fs::remove_file(&target);
             std::fs::copy(&cached, &target)
                 .with_context(|| format!("cannot copy a cached PDF to `{}`", s.pdf))?;
             copied += 1;

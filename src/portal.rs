@@ -133,6 +133,8 @@ fn link(from: &Path, to: &Path) -> Result<()> {
         write::ensure_dir(dir)?;
     }
     if std::fs::hard_link(from, to).is_err() {
+        // A copy never goes into a file with other links (`write::LIVE`).
+        let _ = std::fs::remove_file(to);
         std::fs::copy(from, to)
             .with_context(|| format!("cannot copy `{}` to `{}`", from.display(), to.display()))?;
     }
@@ -237,14 +239,14 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
 /// The PI's charges.csv and statements.csv (no journal: it is the ledger's).
 fn tables(data: &PeriodData, dir: &Path) -> Result<()> {
     let p = dir.join(data.dir.period.to_string());
-    let file = std::fs::File::create(write::ensure_dir(&p)?.join("charges.csv"))
+    let path = write::ensure_dir(&p)?.join("charges.csv");
+    let mut file = std::io::BufWriter::new(write::create(&path)?);
+    crate::outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, &mut file)?;
+    let file = file
+        .into_inner()
+        .map_err(|e| e.into_error())
         .context("cannot write charges.csv")?;
-    crate::outputs::charges_csv(
-        &data.charges,
-        data.dir.period,
-        &data.numbers,
-        std::io::BufWriter::new(file),
-    )?;
+    write::finish(file).context("cannot write charges.csv")?;
     let statements: Vec<_> = data
         .rollup
         .statements

@@ -179,6 +179,9 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
+    if same_as_live(path, bytes) {
+        return Ok(());
+    }
     if let Some(mut f) = recycled(path) {
         use std::io::Write;
         return f
@@ -198,27 +201,183 @@ pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
-/// A file to write from its start, its folder created: the previous
-/// output's file of the same name when there is one to recycle, a new one
-/// otherwise. Call `finish` once written.
-pub fn create(path: &Path) -> Result<std::fs::File> {
+/// A file to write from its start, its folder created: written as a
+/// stream (`Stream`), then ended with `finish`.
+pub fn create(path: &Path) -> Result<Stream> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    match recycled(path) {
-        Some(f) => Ok(f),
-        None => std::fs::File::create(path)
-            .with_context(|| format!("cannot write `{}`", path.display())),
+    let to = match live_twin(path).and_then(|(live, meta)| {
+        let reading = std::fs::File::open(&live).ok()?;
+        Some(To::Same {
+            live: reading,
+            len: meta.len(),
+            matched: 0,
+            scratch: Vec::new(),
+        })
+    }) {
+        Some(same) => same,
+        None => To::Own(own_file(path)?),
+    };
+    Ok(Stream {
+        path: path.to_path_buf(),
+        to,
+    })
+}
+
+/// A new file at `path`: the previous output's file of the same name when
+/// there is one to recycle, a new one otherwise.
+fn own_file(path: &Path) -> Result<std::fs::File> {
+    if let Some(f) = recycled(path) {
+        return Ok(f);
+    }
+    // Never truncated in place when it has other links (the live output's
+    // file, or the cache's).
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && std::os::unix::fs::MetadataExt::nlink(&meta) > 1
+    {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot replace `{}`", path.display()))?;
+    }
+    std::fs::File::create(path).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// A file written as a stream (charges.csv: too large to hold). While its
+/// bytes are those of the live output's file at the same place, they are
+/// only compared with it; that file is linked in at the end if they all
+/// were. The first byte that differs makes the file its own, starting
+/// with the bytes that matched.
+pub struct Stream {
+    path: PathBuf,
+    to: To,
+}
+
+enum To {
+    Same {
+        live: std::fs::File,
+        len: u64,
+        matched: u64,
+        scratch: Vec<u8>,
+    },
+    Own(std::fs::File),
+}
+
+impl Stream {
+    /// Become a file of its own, holding the bytes that matched so far.
+    fn own(&mut self) -> std::io::Result<&mut std::fs::File> {
+        if let To::Same { live, matched, .. } = &mut self.to {
+            use std::io::Seek;
+            let mut file = own_file(&self.path).map_err(std::io::Error::other)?;
+            live.rewind()?;
+            let copied = std::io::copy(&mut std::io::Read::take(&mut *live, *matched), &mut file)?;
+            if copied != *matched {
+                return Err(std::io::Error::other(format!(
+                    "the previous output's `{}` changed while it was read",
+                    self.path.display()
+                )));
+            }
+            self.to = To::Own(file);
+        }
+        match &mut self.to {
+            To::Own(file) => Ok(file),
+            To::Same { .. } => Err(std::io::Error::other("a stream that is not its own file")),
+        }
     }
 }
 
-/// End a file from `create` where its writing ended (a recycled file may
-/// have been longer).
-pub fn finish(mut file: std::fs::File) -> std::io::Result<()> {
+impl std::io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let To::Same {
+            live,
+            len,
+            matched,
+            scratch,
+        } = &mut self.to
+            && *matched + buf.len() as u64 <= *len
+        {
+            scratch.resize(buf.len(), 0);
+            if std::io::Read::read_exact(live, scratch).is_ok() && scratch[..] == *buf {
+                *matched += buf.len() as u64;
+                return Ok(buf.len());
+            }
+        }
+        self.own()?.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.to {
+            To::Own(file) => file.flush(),
+            To::Same { .. } => Ok(()),
+        }
+    }
+}
+
+/// End a file from `create`: the live output's file linked in when every
+/// byte was its; otherwise ended where its writing ended (a recycled file
+/// may have been longer).
+pub fn finish(mut stream: Stream) -> std::io::Result<()> {
+    if let To::Same { len, matched, .. } = &stream.to
+        && len == matched
+        && let Some((live, _)) = live_twin(&stream.path)
+        && std::fs::hard_link(&live, &stream.path).is_ok()
+    {
+        return Ok(());
+    }
     use std::io::Seek;
+    let file = stream.own()?;
     let end = file.stream_position()?;
     file.set_len(end)
+}
+
+/// The live output and this build's staging folder (`recycle`): a file
+/// this build writes with the bytes the live output's file at the same
+/// place has is that file, linked in, not written again. Web servers and
+/// `rsync` see it unchanged (same inode and time), and a build whose
+/// month did not change writes nothing of it.
+static LIVE: std::sync::RwLock<Option<(PathBuf, PathBuf)>> = std::sync::RwLock::new(None);
+
+/// The live output's file at `path`'s place in staging, when it can stand
+/// for it: a plain file with the mode a new file would get, and `path` not
+/// yet written.
+fn live_twin(path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = 0o666 & !*UMASK.get()?;
+    let live = {
+        let r = LIVE.read().ok()?;
+        let (live, staging) = r.as_ref()?;
+        live.join(path.strip_prefix(staging).ok()?)
+    };
+    let meta = std::fs::symlink_metadata(&live).ok()?;
+    if !meta.is_file() || meta.mode() & 0o7777 != mode || std::fs::symlink_metadata(path).is_ok() {
+        return None;
+    }
+    Some((live, meta))
+}
+
+/// Whether `bytes` are the live output's file at `path`'s place, now linked
+/// in at `path`.
+fn same_as_live(path: &Path, bytes: &[u8]) -> bool {
+    use std::io::Read;
+    let Some((live, meta)) = live_twin(path) else {
+        return false;
+    };
+    if meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    let Ok(mut file) = std::fs::File::open(&live) else {
+        return false;
+    };
+    let mut chunk = vec![0u8; (1 << 16).min(bytes.len().max(1))];
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = chunk.len().min(bytes.len() - at);
+        if file.read_exact(&mut chunk[..n]).is_err() || chunk[..n] != bytes[at..at + n] {
+            return false;
+        }
+        at += n;
+    }
+    std::fs::hard_link(&live, path).is_ok()
 }
 
 /// The output the previous build replaced (in the trash) and the staging
@@ -229,12 +388,16 @@ pub fn finish(mut file: std::fs::File) -> std::io::Result<()> {
 /// discarded one by one (docs/DECISIONS.md).
 static RECYCLING: std::sync::RwLock<Option<(PathBuf, PathBuf)>> = std::sync::RwLock::new(None);
 
-/// Recycle into `staging` the files of the output the previous build put
-/// in `trash` (the newest `output-…` there) until the guard is dropped;
-/// then what is left of that folder is renamed `recycled-…`, for the next
-/// build to remove.
-pub fn recycle(staging: &Path, trash: &Path) -> Recycling {
+/// Until the guard is dropped: link into `staging` the files of `live` (the
+/// output this build replaces) that it writes again unchanged (`LIVE`),
+/// and recycle into it the files of the output the previous build put in
+/// `trash` (the newest `output-…` there); then what is left of that folder
+/// is renamed `recycled-…`, for the next build to remove.
+pub fn recycle(staging: &Path, trash: &Path, live: &Path) -> Recycling {
     use std::os::unix::fs::MetadataExt;
+    if let Ok(mut l) = LIVE.write() {
+        *l = Some((live.to_path_buf(), staging.to_path_buf()));
+    }
     let newest = std::fs::read_dir(trash).ok().and_then(|entries| {
         entries
             .flatten()
@@ -266,6 +429,9 @@ impl Drop for Recycling {
     fn drop(&mut self) {
         if let Ok(mut r) = RECYCLING.write() {
             *r = None;
+        }
+        if let Ok(mut l) = LIVE.write() {
+            *l = None;
         }
         if let Some(from) = &self.from
             && let Ok(slot) = tempfile::Builder::new()

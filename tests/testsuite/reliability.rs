@@ -262,6 +262,62 @@ fn a_build_that_writes_over_the_previous_outputs_files_leaves_what_a_fresh_build
 }
 
 #[test]
+fn a_file_a_build_writes_again_unchanged_is_the_live_outputs_file() {
+    // Web servers and rsync see an unchanged file unchanged (same inode and
+    // time); a changed one is a new file, and the file the previous output
+    // served is left as it was.
+    use std::os::unix::fs::MetadataExt;
+    let dir = repo("basic");
+    let root = dir.path();
+    let build = || {
+        ocb(root)
+            .args(["build", "--no-pdf", "--no-cache"])
+            .assert()
+            .success();
+    };
+    let inode = |rel: &str| {
+        std::fs::metadata(root.join("output").join(rel))
+            .unwrap()
+            .ino()
+    };
+    build();
+    let charges = "2025-01/charges.csv";
+    let (first_csv, first_page) = (inode(charges), inode("index.html"));
+    let served = read(root.join("output").join(charges));
+    build();
+    assert_eq!(
+        inode(charges),
+        first_csv,
+        "charges.csv written again unchanged"
+    );
+    assert_eq!(inode("index.html"), first_page);
+    // One row's cost changed: its charges.csv differs after the rows before it.
+    let csv = root.join("periods/2025-01/aws.csv");
+    let text = read(&csv);
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let n = lines.len();
+    // BilledCost comes before the quoted Tags: the cells split at commas.
+    let billed = lines[0].split(',').position(|h| h == "BilledCost").unwrap();
+    let mut cells: Vec<String> = lines[n - 1].split(',').map(String::from).collect();
+    cells[billed] = "9.99".to_string();
+    lines[n - 1] = cells.join(",");
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let held = std::fs::File::open(root.join("output").join(charges)).unwrap();
+    build();
+    assert_ne!(
+        inode(charges),
+        first_csv,
+        "a changed charges.csv is a new file"
+    );
+    let now = read(root.join("output").join(charges));
+    assert!(now.contains("9.99"), "{now}");
+    // The file the previous output served (still open here) is unchanged.
+    let mut before = String::new();
+    std::io::Read::read_to_string(&mut &held, &mut before).unwrap();
+    assert_eq!(before, served);
+}
+
+#[test]
 fn a_file_written_over_gets_the_mode_a_new_file_would() {
     use std::os::unix::fs::PermissionsExt;
     let dir = repo("basic");
