@@ -676,10 +676,10 @@ impl Repeats {
 }
 
 /// A row's describing texts as one key, each with its length.
-fn describing_key<'t>(key: &mut Vec<u8>, texts: impl Iterator<Item = &'t str>) {
+fn describing_key<'t>(key: &mut Vec<u8>, texts: impl Iterator<Item = &'t [u8]>) {
     for t in texts {
         key.extend_from_slice(&(t.len() as u32).to_le_bytes());
-        key.extend_from_slice(t.as_bytes());
+        key.extend_from_slice(t);
     }
 }
 
@@ -749,15 +749,30 @@ impl Table {
         }
         for (_, record) in batch {
             // As `RowCtx::charge` reads them: null cells are empty, the
-            // others trimmed.
-            let text = |f: &Field| {
-                self.header
-                    .column(*f)
-                    .and_then(|i| record.get(i))
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .filter(|c| !focus::is_null(c))
-                    .map(focus::trim)
-                    .unwrap_or("")
+            // others trimmed. A cell that starts and ends with a visible
+            // ASCII character is itself (`focus::trim`), taken as bytes: a
+            // row with a cell that is not UTF-8 is refused before its key
+            // is read.
+            let text = |f: &Field| -> &[u8] {
+                let Some(cell) = self.header.column(*f).and_then(|i| record.get(i)) else {
+                    return b"";
+                };
+                match cell {
+                    [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => {
+                        if cell.eq_ignore_ascii_case(b"null") {
+                            b""
+                        } else {
+                            cell
+                        }
+                    }
+                    [one] if one.is_ascii_graphic() => cell,
+                    _ => std::str::from_utf8(cell)
+                        .ok()
+                        .filter(|c| !focus::is_null(c))
+                        .map(focus::trim)
+                        .unwrap_or("")
+                        .as_bytes(),
+                }
             };
             let start = repeats.batch_keys.len();
             describing_key(&mut repeats.batch_keys, DESCRIBING.iter().map(text));
@@ -1069,7 +1084,8 @@ impl RowCtx<'_> {
     /// record's bytes are UTF-8 without a NUL, and each cell is short enough
     /// and starts and ends on a character boundary. None: check cell by cell.
     fn clean_cells(record: &csv::ByteRecord) -> Option<Vec<&str>> {
-        let all = std::str::from_utf8(record.as_slice()).ok()?;
+        // SIMD validation: a month is some 300 MB of text to check.
+        let all = simdutf8::basic::from_utf8(record.as_slice()).ok()?;
         if memchr::memchr(0, all.as_bytes()).is_some() {
             return None;
         }
@@ -1204,13 +1220,13 @@ impl RowCtx<'_> {
                     key.extend_from_slice(&repeats.batch_keys[at..at + len as usize]);
                     hash = Some(h);
                 }
-                None => describing_key(key, DESCRIBING.iter().map(|f| trimmed(*f))),
+                None => describing_key(key, DESCRIBING.iter().map(|f| trimmed(*f).as_bytes())),
             }
         }
         #[cfg(debug_assertions)]
         if full && !repeats.unrepeated {
             let mut own = Vec::new();
-            describing_key(&mut own, DESCRIBING.iter().map(|f| trimmed(*f)));
+            describing_key(&mut own, DESCRIBING.iter().map(|f| trimmed(*f).as_bytes()));
             debug_assert_eq!(&own, key, "a batch's key differs from its row's");
         }
         let hash = hash.unwrap_or_else(|| repeats.described.hash(key));
