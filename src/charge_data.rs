@@ -199,7 +199,7 @@ pub fn write(charges: &[Charge], config: &Config, dir: &Path) -> Result<Values> 
 type Facets = Vec<crate::charge::FastSet<String>>;
 
 /// The charges by project and PI, each pair in file order: a million rows
-/// sort as integers (rank, then row), not by comparing strings. A row's
+/// placed by their pair's rank (counted), not by comparing strings. A row's
 /// pair is looked up once per attribution (rows share a few thousand), or
 /// once per row when most rows have their own (a tag unique to each row).
 /// With them, in the same order, the number each id spells with its shard
@@ -218,22 +218,33 @@ fn by_project_and_pi(charges: &[Charge]) -> (Vec<&Charge>, Option<Vec<u64>>) {
     }
     let mut pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
     pairs.sort_unstable();
-    let rank_of: FastMap<(&str, &str), u64> = pairs
+    let rank_of: FastMap<(&str, &str), u32> = pairs
         .iter()
         .enumerate()
-        .map(|(i, p)| (*p, i as u64))
+        .map(|(i, p)| (*p, i as u32))
         .collect();
     let mut ranks = ByAttribution::default();
-    // Rank and row in one integer (a month has fewer than 2^32 rows).
-    let mut keys: Vec<u64> = charges
+    let rank: Vec<u32> = charges
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let rank = ranks.get(c, || rank_of.get(&pair(c)).copied().unwrap_or_default());
-            rank << 32 | i as u64
-        })
+        .map(|c| ranks.get(c, || rank_of.get(&pair(c)).copied().unwrap_or_default()))
         .collect();
-    keys.par_sort_unstable();
+    // Rank and row in one integer (a month has fewer than 2^32 rows),
+    // placed by counting the rows of each rank: rows come in file order
+    // within a rank, as a sort of the integers would leave them.
+    let mut start = vec![0usize; pairs.len() + 1];
+    for &r in &rank {
+        start[r as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut keys = vec![0u64; charges.len()];
+    for (i, &r) in rank.iter().enumerate() {
+        let at = &mut start[r as usize];
+        keys[*at] = u64::from(r) << 32 | i as u64;
+        *at += 1;
+    }
+    drop(rank);
     let row = |k: &u64| (k & u64::from(u32::MAX)) as usize;
     // An id (48 bits) and its shard (16) make one integer.
     let fits = charges.len() / SHARD_ROWS < 1 << 16;
