@@ -343,13 +343,18 @@ static LIVE: std::sync::RwLock<Option<(PathBuf, PathBuf)>> = std::sync::RwLock::
 fn live_twin(path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
     use std::os::unix::fs::MetadataExt;
     let mode = 0o666 & !*UMASK.get()?;
-    let live = {
+    let (live, staging) = {
         let r = LIVE.read().ok()?;
         let (live, staging) = r.as_ref()?;
-        live.join(path.strip_prefix(staging).ok()?)
+        (live.join(path.strip_prefix(staging).ok()?), staging.clone())
     };
     let meta = std::fs::symlink_metadata(&live).ok()?;
     if !meta.is_file() || meta.mode() & 0o7777 != mode || std::fs::symlink_metadata(path).is_ok() {
+        return None;
+    }
+    // A link cannot cross file systems (an `output/` mounted elsewhere):
+    // nothing is compared that could not be linked.
+    if std::fs::metadata(&staging).ok()?.dev() != meta.dev() {
         return None;
     }
     Some((live, meta))
