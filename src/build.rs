@@ -498,7 +498,7 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     let p = out.join(data.dir.period.to_string());
     let path = write::ensure_dir(&p)?.join("charges.csv");
     let failed = || format!("cannot write `{}`", path.display());
-    let mut file = std::io::BufWriter::new(write::create(&path)?);
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, write::create(&path)?);
     outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, &mut file)
         .with_context(failed)?;
     let file = file

@@ -240,7 +240,7 @@ fn share(data: &PeriodData, pi: &str, charges: Vec<Charge>) -> Result<PeriodData
 fn tables(data: &PeriodData, dir: &Path) -> Result<()> {
     let p = dir.join(data.dir.period.to_string());
     let path = write::ensure_dir(&p)?.join("charges.csv");
-    let mut file = std::io::BufWriter::new(write::create(&path)?);
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, write::create(&path)?);
     crate::outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, &mut file)?;
     let file = file
         .into_inner()
