@@ -55,6 +55,7 @@ pub mod review;
 pub mod rollup;
 pub mod sample;
 pub mod send;
+pub mod sha_batch;
 pub mod site;
 pub mod slug;
 pub mod svg;

@@ -66,6 +66,7 @@ pub fn read(
                 }
             }
         }
+        let from = sink.held();
         for i in 0..batch.height() {
             record.clear();
             for t in &texts {
@@ -77,6 +78,7 @@ pub fn read(
                 Err(mut ps) => problems.append(&mut ps),
             }
         }
+        table.identify(sink, from);
         offset += batch.height();
     }
     df.height() as u64
