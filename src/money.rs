@@ -152,6 +152,47 @@ pub fn format(amount: Decimal, currency: &str) -> String {
 /// `format`, appended to `out`. A million rows of the charge browser are
 /// formatted without an allocation each.
 pub fn format_into(out: &mut String, amount: Decimal, currency: &str) {
+    let dp = minor_units(currency);
+    // Most amounts round in 64-bit integers, without `Decimal`'s rounding
+    // and rescaling (a sixth of the charge browser's time): the same text.
+    let Some((negative, units)) = rounded_units(amount, dp) else {
+        return format_exact_into(out, amount, currency);
+    };
+    if negative {
+        out.push('-');
+    }
+    let sym = symbol(currency);
+    if let Some(sym) = sym {
+        out.push_str(sym);
+    }
+    let (digits, start) = u64_digits(units);
+    grouped_into(out, &digits, start, dp as usize, dp > 0);
+    if sym.is_none() {
+        out.push(' ');
+        out.push_str(currency);
+    }
+}
+
+/// `amount` rounded half away from zero to `dp` decimals, as whether it
+/// is below zero and how many 10^-dp its size is; None when that takes
+/// more than 64 bits.
+fn rounded_units(amount: Decimal, dp: u32) -> Option<(bool, u64)> {
+    let m = amount.mantissa();
+    let size = u64::try_from(m.unsigned_abs()).ok()?;
+    let scale = amount.scale();
+    let units = if scale >= dp {
+        let unit = 10u64.checked_pow(scale - dp)?;
+        let (whole, rest) = (size / unit, size % unit);
+        // Half or more of a unit rounds away from zero.
+        whole + u64::from(rest >= unit - rest)
+    } else {
+        size.checked_mul(10u64.checked_pow(dp - scale)?)?
+    };
+    Some((m < 0 && units != 0, units))
+}
+
+/// `format_into` by `Decimal`'s own rounding: amounts of more than 64 bits.
+fn format_exact_into(out: &mut String, amount: Decimal, currency: &str) {
     let rounded = round(amount, currency);
     if rounded.is_sign_negative() && !rounded.is_zero() {
         out.push('-');
@@ -224,13 +265,7 @@ fn mantissa_digits(d: Decimal) -> ([u8; 40], usize) {
     let mut start = digits.len();
     // Most amounts fit 64 bits, whose division is a machine instruction.
     match u64::try_from(m) {
-        Ok(mut m) => {
-            while m > 0 {
-                start -= 1;
-                digits[start] = b'0' + (m % 10) as u8;
-                m /= 10;
-            }
-        }
+        Ok(m) => return u64_digits(m),
         Err(_) => {
             let mut m = m;
             while m > 0 {
@@ -239,6 +274,18 @@ fn mantissa_digits(d: Decimal) -> ([u8; 40], usize) {
                 m /= 10;
             }
         }
+    }
+    (digits, start)
+}
+
+/// `mantissa_digits` of a 64-bit integer.
+fn u64_digits(mut m: u64) -> ([u8; 40], usize) {
+    let mut digits = [b'0'; 40];
+    let mut start = digits.len();
+    while m > 0 {
+        start -= 1;
+        digits[start] = b'0' + (m % 10) as u8;
+        m /= 10;
     }
     (digits, start)
 }
@@ -256,7 +303,13 @@ fn digits_into(out: &mut String, amount: Decimal, dp: u32) {
     let mut fixed = amount;
     fixed.rescale(dp);
     let (digits, start) = mantissa_digits(fixed);
-    let scale = fixed.scale() as usize;
+    grouped_into(out, &digits, start, fixed.scale() as usize, dp > 0);
+}
+
+/// Right-aligned digits (`mantissa_digits`) with `scale` of them after the
+/// point, written with thousands separators (the point when asked for,
+/// even with no digits after it: `Decimal` could not reach the scale).
+fn grouped_into(out: &mut String, digits: &[u8; 40], start: usize, scale: usize, point: bool) {
     // At least one digit before the point (0.05 is 5 at scale 2).
     let whole = digits.len() - scale;
     let start = start.min(whole - 1);
@@ -266,7 +319,7 @@ fn digits_into(out: &mut String, amount: Decimal, dp: u32) {
         }
         out.push(char::from(c));
     }
-    if dp > 0 {
+    if point {
         out.push('.');
         out.extend(digits[whole..].iter().map(|&c| char::from(c)));
     }
@@ -328,6 +381,66 @@ pub fn allocate(amounts: &[Decimal], currency: &str) -> Vec<Decimal> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn amounts_rounded_in_integers_read_as_decimal_rounds_them() {
+        use rust_decimal::Decimal;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut amounts: Vec<Decimal> = [
+            "0",
+            "-0",
+            "0.004",
+            "0.005",
+            "-0.005",
+            "0.015",
+            "-0.0049999",
+            "2.675",
+            "999.995",
+            "-999.995",
+            "1234567.125",
+            "0.5",
+            "1.5",
+            "-2.5",
+            "0.0005",
+            "12",
+            "-7",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-18446744073709551615",
+            "184467440737095516.15",
+            "1844674407370955161.5",
+            "0.0000000000000000000000000001",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+        ]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+        for _ in 0..20_000 {
+            let r = next();
+            let mantissa = (next() >> (r % 64)) as i64;
+            let amount = Decimal::new(
+                if r & 1 == 1 { -mantissa } else { mantissa },
+                (r >> 8) as u32 % 13,
+            );
+            amounts.push(amount);
+        }
+        for amount in amounts {
+            for currency in ["USD", "JPY", "KWD", "CHF", "XYZ"] {
+                let mut fast = String::new();
+                super::format_into(&mut fast, amount, currency);
+                let mut exact = String::new();
+                super::format_exact_into(&mut exact, amount, currency);
+                assert_eq!(fast, exact, "{amount} {currency}");
+            }
+        }
+    }
+
     #[test]
     fn amounts_are_written_with_separators_and_their_decimals_as_display_writes_them() {
         use rust_decimal::Decimal;
