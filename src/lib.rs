@@ -51,6 +51,7 @@ pub mod problem;
 pub mod progress;
 pub mod projects;
 pub mod published;
+pub mod records;
 pub mod review;
 pub mod rollup;
 pub mod sample;

@@ -44,7 +44,7 @@ impl Header {
 pub trait RowSink {
     /// The header, once, before any row (its BOM already removed).
     fn header(&mut self, _names: &csv::ByteRecord) {}
-    fn row(&mut self, charge: Charge, record: &csv::ByteRecord);
+    fn row(&mut self, charge: Charge, record: &crate::records::Record);
     /// Whether the sink keeps the charges, with their ids and text columns.
     /// A sink that only checks and sums them (`ocb import`) is spared the
     /// hashing and interning those take: a third of an import's time.
@@ -60,7 +60,7 @@ pub trait RowSink {
 }
 
 impl RowSink for Vec<Charge> {
-    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+    fn row(&mut self, charge: Charge, _record: &crate::records::Record) {
         self.push(charge);
     }
     fn held(&self) -> usize {
@@ -106,7 +106,7 @@ impl RowSink for Blocks {
             skip = 0;
         }
     }
-    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+    fn row(&mut self, charge: Charge, _record: &crate::records::Record) {
         match self.0.last_mut() {
             Some(block) if block.len() < BLOCK => block.push(charge),
             _ => {
@@ -145,7 +145,7 @@ impl<'a> Slots<'a> {
 }
 
 impl RowSink for Slots<'_> {
-    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+    fn row(&mut self, charge: Charge, _record: &crate::records::Record) {
         match self.slots.get_mut(self.filled) {
             Some(slot) => {
                 slot.write(charge);
@@ -339,9 +339,9 @@ const ROW_BYTES: usize = 512;
 /// What the reading thread hands the row checks, in file order.
 enum Read {
     Header(csv::ByteRecord),
-    Records(Vec<(u64, csv::ByteRecord)>),
+    Records(Vec<(u64, crate::records::Record)>),
     /// The end of the file, or where it could not be read further.
-    End(Option<csv::Error>),
+    End(Option<std::io::Error>),
 }
 
 fn read_text(
@@ -416,26 +416,19 @@ fn read_text(
 fn read_records(
     file: Box<dyn std::io::Read + Send>,
     send: &std::sync::mpsc::SyncSender<Read>,
-    spare: &std::sync::mpsc::Receiver<Vec<(u64, csv::ByteRecord)>>,
+    spare: &std::sync::mpsc::Receiver<Vec<(u64, crate::records::Record)>>,
 ) {
-    let (file, mut lines) = LineCounter::tee(file);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        // The reader's own buffer, read into straight from the file: a
-        // buffer in front of it would copy every byte once more.
-        .buffer_capacity(1 << 20)
-        .from_reader(file);
-    let mut header = csv::ByteRecord::new();
-    let first = reader.read_byte_record(&mut header);
+    let mut reader = crate::records::Records::new(file);
+    let mut header = crate::records::Record::default();
+    let first = reader.next(&mut header);
     let fields = header.len();
     match first {
-        Ok(true) => {
-            if send.send(Read::Header(header)).is_err() {
+        Ok(Some(_)) => {
+            if send.send(Read::Header(header.iter().collect())).is_err() {
                 return;
             }
         }
-        Ok(false) => {
+        Ok(None) => {
             let _ = send.send(Read::End(None));
             return;
         }
@@ -444,25 +437,22 @@ fn read_records(
             return;
         }
     }
-    let mut batch: Vec<(u64, csv::ByteRecord)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(u64, crate::records::Record)> = Vec::with_capacity(BATCH);
     let mut n = 0;
     // New records sized for a typical row: grown from nothing, each would
     // be reallocated a dozen times over its first row.
     loop {
         if n == batch.len() {
-            batch.push((0, csv::ByteRecord::with_capacity(ROW_BYTES, fields)));
+            batch.push((0, crate::records::Record::with_capacity(ROW_BYTES, fields)));
         }
         let (line, record) = &mut batch[n];
-        let end = match reader.read_byte_record(record) {
-            Ok(true) => {
-                *line = record
-                    .position()
-                    .map(|p| lines.line_at(p.byte()))
-                    .unwrap_or(0);
+        let end = match reader.next(record) {
+            Ok(Some(at)) => {
+                *line = at;
                 n += 1;
                 None
             }
-            Ok(false) => Some(None),
+            Ok(None) => Some(None),
             Err(e) => Some(Some(e)),
         };
         if n == BATCH || end.is_some() {
@@ -754,7 +744,7 @@ impl Table {
     /// would make them (none when rows are not kept or rarely repeat):
     /// `ahead` asks for their entries a few rows before each is read, and
     /// `row` uses them. A record `row` rejects has its key made in vain.
-    fn describing_keys(&mut self, batch: &[(u64, csv::ByteRecord)]) {
+    fn describing_keys(&mut self, batch: &[(u64, crate::records::Record)]) {
         let repeats = &mut self.repeats;
         repeats.batch_keys.clear();
         repeats.batch_spans.clear();
@@ -862,7 +852,7 @@ impl Table {
     pub fn row(
         &mut self,
         line: u64,
-        record: &csv::ByteRecord,
+        record: &crate::records::Record,
         strings: &mut Interner,
     ) -> Result<Charge, Vec<Problem>> {
         let row = RowCtx {
@@ -889,93 +879,14 @@ impl Table {
     }
 }
 
-/// Line numbers from byte offsets: the csv crate's own line count drifts after
-/// blank lines (BurntSushi/rust-csv#208), so a second handle on the same file
-/// counts newlines up to each record's first byte, in step with the reader.
-struct LineCounter {
-    /// The line breaks (`\r` and `\n`) the reader has read and the counter
-    /// has not yet passed: each one's offset, and whether it is a `\n`.
-    breaks: Breaks,
-    newlines: u64,
-}
-
-type Breaks = std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, bool)>>>;
-
-/// The file as the CSV reader reads it, noting where each chunk breaks its
-/// lines for the line counter: the file is read (and a `.csv.gz`
-/// decompressed) once, and its bytes are not copied again to be counted.
-struct Tee {
-    inner: Box<dyn std::io::Read>,
-    breaks: Breaks,
-    read: u64,
-}
-
-impl std::io::Read for Tee {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut breaks = self.breaks.borrow_mut();
-        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[..n]) {
-            breaks.push_back((self.read + i as u64, buf[i] == b'\n'));
-        }
-        self.read += n as u64;
-        Ok(n)
-    }
-}
-
-impl LineCounter {
-    fn tee(file: Box<dyn std::io::Read>) -> (Tee, LineCounter) {
-        let breaks = Breaks::default();
-        (
-            Tee {
-                inner: file,
-                breaks: std::rc::Rc::clone(&breaks),
-                read: 0,
-            },
-            LineCounter {
-                breaks,
-                newlines: 0,
-            },
-        )
-    }
-
-    fn line_at(&mut self, byte: u64) -> u64 {
-        let mut breaks = self.breaks.borrow_mut();
-        while let Some(&(at, newline)) = breaks.front() {
-            if at >= byte {
-                break;
-            }
-            self.newlines += u64::from(newline);
-            breaks.pop_front();
-        }
-        // The offset csv reports is where the previous record ended: skip the
-        // line breaks (blank lines, CRLF) before this record's first byte.
-        let mut next = byte;
-        while let Some(&(at, newline)) = breaks.front() {
-            if at != next {
-                break;
-            }
-            self.newlines += u64::from(newline);
-            breaks.pop_front();
-            next += 1;
-        }
-        self.newlines + 1
-    }
-}
-
-/// A read error: a CSV error knows its line; an I/O error (a corrupt or
-/// truncated gzip stream) is placed at the row being read when it broke.
-fn read_problem(file: &str, e: &csv::Error, line: u64) -> Problem {
-    if let csv::ErrorKind::Io(io) = e.kind() {
-        return Problem::at(
-            file,
-            line,
-            format!("the file breaks off here: {io} (a truncated or corrupt compressed file?)"),
-        );
-    }
-    match e.position() {
-        Some(p) => Problem::at(file, p.line(), format!("unreadable CSV: {e}")),
-        None => Problem::file(file, format!("unreadable CSV: {e}")),
-    }
+/// A read error (a corrupt or truncated gzip stream, a disk failing) is
+/// placed at the row being read when it broke.
+fn read_problem(file: &str, e: &std::io::Error, line: u64) -> Problem {
+    Problem::at(
+        file,
+        line,
+        format!("the file breaks off here: {e} (a truncated or corrupt compressed file?)"),
+    )
 }
 
 fn read_header(
@@ -1076,7 +987,7 @@ impl RowCtx<'_> {
     }
 
     /// The row's cells as text, or every reason they cannot be read.
-    fn cells<'r>(&self, record: &'r csv::ByteRecord) -> Result<Vec<&'r str>, Vec<Problem>> {
+    fn cells<'r>(&self, record: &'r crate::records::Record) -> Result<Vec<&'r str>, Vec<Problem>> {
         let want = self.header.names.len();
         if record.len() != want {
             return Err(vec![Problem::at(
@@ -1130,9 +1041,9 @@ impl RowCtx<'_> {
     /// The cells of a row with nothing to report, checked all at once: the
     /// record's bytes are UTF-8 without a NUL, and each cell is short enough
     /// and starts and ends on a character boundary. None: check cell by cell.
-    fn clean_cells(record: &csv::ByteRecord) -> Option<Vec<&str>> {
+    fn clean_cells(record: &crate::records::Record) -> Option<Vec<&str>> {
         // SIMD validation: a month is some 300 MB of text to check.
-        let all = simdutf8::basic::from_utf8(record.as_slice()).ok()?;
+        let all = simdutf8::basic::from_utf8(record.bytes()).ok()?;
         if memchr::memchr(0, all.as_bytes()).is_some() {
             return None;
         }

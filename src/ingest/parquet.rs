@@ -49,7 +49,7 @@ pub fn read(
     };
     table.full = sink.keeps_charges();
     sink.header(&names);
-    let mut record = csv::ByteRecord::new();
+    let mut record = crate::records::Record::default();
     let mut offset = 0;
     while offset < df.height() {
         let batch = df.slice(offset as i64, BATCH);

@@ -19,7 +19,7 @@ pub struct Totaller {
 }
 
 impl RowSink for Totaller {
-    fn row(&mut self, charge: Charge, _record: &csv::ByteRecord) {
+    fn row(&mut self, charge: Charge, _record: &crate::records::Record) {
         add(&mut self.totals, &charge);
     }
     fn keeps_charges(&self) -> bool {
@@ -201,7 +201,7 @@ impl Splitter {
         })
     }
 
-    fn check_provider(&mut self, record: &csv::ByteRecord) {
+    fn check_provider(&mut self, record: &crate::records::Record) {
         if self.provider.is_some() {
             return;
         }
@@ -310,7 +310,7 @@ impl RowSink for Splitter {
             .position(|n| focus::field(&String::from_utf8_lossy(n)) == Some(Field::ProviderName));
     }
 
-    fn row(&mut self, mut charge: Charge, record: &csv::ByteRecord) {
+    fn row(&mut self, mut charge: Charge, record: &crate::records::Record) {
         self.check_provider(record);
         if self.skip {
             return;
