@@ -20,6 +20,10 @@ pub fn attribute(
     // inputs is attributed once. Inputs are interned strings, told apart by
     // address; the memo holds them, so an address is never reused meanwhile.
     let mut memo: FastMap<[usize; 8], Memo> = FastMap::default();
+    // Those inputs are a row's tags and dimensions, both shared: rows with
+    // the same two are attributed alike without their tags being searched
+    // (the charges hold both, so the addresses stay theirs).
+    let mut shared: FastMap<(usize, usize), Arc<Attribution>> = FastMap::default();
     for i in 0..charges.len() {
         // A row's accounts are in its dimensions, shared by a few rows of a
         // hundred thousand: asked for ahead, not waited on at every row.
@@ -27,6 +31,14 @@ pub fn attribute(
             crate::memory::prefetch(&*ahead.dims);
         }
         let c = &mut charges[i];
+        let pair = (
+            c.tags.as_ptr() as *const u8 as usize,
+            Arc::as_ptr(&c.dims) as usize,
+        );
+        if let Some(a) = shared.get(&pair) {
+            c.attribution = a.clone();
+            continue;
+        }
         let found = {
             let inputs = inputs(c, keys);
             let key = inputs.map(|v| v.map_or(0, |a| Arc::as_ptr(a) as *const u8 as usize));
@@ -40,6 +52,7 @@ pub fn attribute(
                 }
             }
         };
+        shared.insert(pair, found.clone());
         c.attribution = found;
     }
 }
