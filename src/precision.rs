@@ -33,8 +33,57 @@ fn cells(c: &mut Charge) -> [(&'static str, Option<&mut Decimal>); 5] {
 /// decimals, and column totals below `max_total()`. Trailing zeros beyond
 /// the scale are dropped (the value is unchanged). One problem per row.
 pub fn check(charges: &mut [Charge]) -> Vec<Problem> {
-    let mut checker = Checker::default();
-    charges.iter_mut().filter_map(|c| checker.row(c)).collect()
+    // Each row's cells are fitted on every core, with each part's column
+    // totals. Only when a total reaches the limit is the period checked again
+    // row by row, to find the row where it does (fitting is idempotent).
+    use rayon::prelude::*;
+    let parts: Vec<(Vec<Problem>, [i128; 5])> = charges
+        .par_chunks_mut(1 << 16)
+        .map(|part| {
+            let mut totals = [0i128; 5];
+            let problems = part
+                .iter_mut()
+                .filter_map(|c| fitted(c, &mut totals))
+                .collect();
+            (problems, totals)
+        })
+        .collect();
+    let mut totals = [0i128; 5];
+    for (_, t) in &parts {
+        for (sum, part) in totals.iter_mut().zip(t) {
+            *sum = sum.saturating_add(*part);
+        }
+    }
+    if totals.iter().any(|&t| t >= LIMIT) {
+        let mut checker = Checker::default();
+        return charges.iter_mut().filter_map(|c| checker.row(c)).collect();
+    }
+    parts.into_iter().flat_map(|(p, _)| p).collect()
+}
+
+/// A row's cells fitted and added to `totals` up to its first that does
+/// not fit: that cell's problem. What `Checker::row` does but for the
+/// totals' limit, which the caller checks.
+fn fitted(c: &mut Charge, totals: &mut [i128; 5]) -> Option<Problem> {
+    let mut found = None;
+    for (i, (column, cell)) in cells(c).into_iter().enumerate() {
+        let Some(value) = cell else { continue };
+        if let Err(message) = fit(value) {
+            found = Some((column, message));
+            break;
+        }
+        totals[i] = totals[i].saturating_add(units(value));
+    }
+    let (column, message) = found?;
+    Some(Problem::cell(c.file.as_ref(), c.line, column, message))
+}
+
+/// A fitted value's absolute size in units of 10^-`MAX_SCALE`.
+fn units(value: &Decimal) -> i128 {
+    value
+        .mantissa()
+        .saturating_abs()
+        .saturating_mul(10i128.pow(MAX_SCALE - value.scale()))
 }
 
 /// The same check row by row, for `ocb import`, which streams a delivery
@@ -73,11 +122,7 @@ impl Checker {
         if let Err(message) = fit(value) {
             return Some(message);
         }
-        let units = value
-            .mantissa()
-            .saturating_abs()
-            .saturating_mul(10i128.pow(MAX_SCALE - value.scale()));
-        self.totals[i] = self.totals[i].saturating_add(units);
+        self.totals[i] = self.totals[i].saturating_add(units(value));
         if self.totals[i] >= LIMIT && !self.over[i] {
             self.over[i] = true;
             return Some(format!(
@@ -124,6 +169,56 @@ mod tests {
         let mut v = d("0.000000000001");
         fit(&mut v).unwrap();
         assert_eq!(v.scale(), 12);
+    }
+
+    #[test]
+    fn a_period_checked_in_parts_finds_what_row_by_row_finds() {
+        // Parts of 65,536 rows: a refused cell in the first and the last,
+        // and, in a second file, a column whose total reaches the limit in
+        // its third part.
+        let dir = tempfile::tempdir().unwrap();
+        let mut strings = crate::charge::Interner::default();
+        let mut load = |name: &str, rows: usize, cell: &dyn Fn(usize) -> String| {
+            let mut text = String::from("BillingPeriodStart,BilledCost,ListCost\n");
+            for i in 0..rows {
+                text.push_str(&format!("2025-01-01,{},1.5\n", cell(i)));
+            }
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            crate::load::load_file(&path, name, "aws", "USD", &mut strings).charges
+        };
+        let mut fine = load("a.csv", 150_000, &|i| match i {
+            7 | 149_000 => "0.1234567890123".to_string(),
+            _ => "1.500000000000000".to_string(),
+        });
+        let row_by_row = |charges: &[Charge]| {
+            let mut copy = charges.to_vec();
+            let mut checker = Checker::default();
+            let found: Vec<String> = copy
+                .iter_mut()
+                .filter_map(|c| checker.row(c))
+                .map(|p| p.to_string())
+                .collect();
+            (found, copy)
+        };
+        let (expected, fitted) = row_by_row(&fine);
+        let found: Vec<String> = check(&mut fine).iter().map(ToString::to_string).collect();
+        assert_eq!(found, expected);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[1].contains("a.csv:149002"), "{found:?}");
+        assert!(
+            fine.iter()
+                .zip(&fitted)
+                .all(|(a, b)| a.billed.scale() == b.billed.scale())
+        );
+        let mut large = load("b.csv", 200_000, &|_| "9000000000.25".to_string());
+        let (expected, _) = row_by_row(&large);
+        let found: Vec<String> = check(&mut large).iter().map(ToString::to_string).collect();
+        assert_eq!(found, expected);
+        // ContractedCost and EffectiveCost are BilledCost where absent: each
+        // reaches the limit too, each reported on the next row.
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].contains("b.csv:111113"), "{found:?}");
     }
 
     #[test]
