@@ -498,13 +498,10 @@ fn write_period(data: &PeriodData, out: &Path, repo: &Repo) -> Result<()> {
     let p = out.join(data.dir.period.to_string());
     let path = write::ensure_dir(&p)?.join("charges.csv");
     let failed = || format!("cannot write `{}`", path.display());
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, write::create(&path)?);
-    outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, &mut file)
-        .with_context(failed)?;
-    let file = file
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(failed)?;
+    let (_, file) = write::handed_off(write::create(&path)?, |out| {
+        outputs::charges_csv(&data.charges, data.dir.period, &data.numbers, out)
+    })
+    .with_context(failed)?;
     write::finish(file).with_context(failed)?;
     let statements: Vec<_> = data
         .rollup

@@ -313,6 +313,89 @@ impl std::io::Write for Stream {
     }
 }
 
+/// `stream`'s bytes from `produce`, written (or compared with the live
+/// output's, see `create`) on a thread of their own, a megabyte at a time:
+/// the producer formats the next megabyte meanwhile. charges.csv is the last
+/// of a period's outputs to finish, on a core of its own.
+pub fn handed_off<T>(
+    stream: Stream,
+    produce: impl FnOnce(&mut Handoff) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Stream)> {
+    use std::io::Write;
+    std::thread::scope(|s| {
+        // Two chunks in flight, each returned to be filled again.
+        let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = s.spawn(move || -> std::io::Result<Stream> {
+            let mut stream = stream;
+            for chunk in chunks {
+                stream.write_all(&chunk)?;
+                let _ = back.send(chunk);
+            }
+            stream.flush()?;
+            Ok(stream)
+        });
+        let mut out = Handoff {
+            send,
+            spare,
+            buf: Vec::with_capacity(HANDOFF),
+        };
+        let produced = produce(&mut out).and_then(|t| {
+            out.hand()?;
+            Ok(t)
+        });
+        // Closes the channel: the writer ends once it has written the rest.
+        drop(out);
+        let written = writer
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        // A failed write stops the producer too: the writer's error says why.
+        let stream = written?;
+        Ok((produced?, stream))
+    })
+}
+
+/// Bytes handed to the writing thread at a time.
+const HANDOFF: usize = 1 << 20;
+
+/// The producer's end of `handed_off`.
+pub struct Handoff {
+    send: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Handoff {
+    fn hand(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HANDOFF));
+        next.clear();
+        let full = std::mem::replace(&mut self.buf, next);
+        self.send
+            .send(full)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "its writer stopped"))
+    }
+}
+
+impl std::io::Write for Handoff {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= HANDOFF {
+            self.hand()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand()
+    }
+}
+
 /// End a file from `create`: the live output's file linked in when every
 /// byte was its; otherwise ended where its writing ended (a recycled file
 /// may have been longer).
@@ -529,4 +612,64 @@ pub fn atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Ok(())
     };
     write().with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn bytes_handed_off_are_written_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("charges.csv");
+        let mut expected = Vec::new();
+        let (rows, stream) = handed_off(create(&path).unwrap(), |out| {
+            // Five megabytes in writes of every size, as a CSV writer makes them.
+            let mut rows = 0;
+            while expected.len() < 5 << 20 {
+                let line = format!("{rows},{}\n", "x".repeat(rows % 3000));
+                out.write_all(line.as_bytes())?;
+                expected.extend_from_slice(line.as_bytes());
+                rows += 1;
+            }
+            out.flush()?;
+            Ok(rows)
+        })
+        .unwrap();
+        finish(stream).unwrap();
+        assert!(rows > 1000);
+        assert!(
+            std::fs::read(&path).unwrap() == expected,
+            "the file differs"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_or_product_is_an_error() {
+        // The device that is always full: the writer's error is the one told.
+        let full = Path::new("/dev/full");
+        if full.exists() {
+            let e = handed_off(create(full).unwrap(), |out| {
+                for _ in 0..64 {
+                    out.write_all(&[b'x'; 1 << 16])?;
+                }
+                Ok(())
+            })
+            .err()
+            .expect("a full device");
+            assert!(e.to_string().contains("No space left"), "{e:#}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let e = handed_off(
+            create(&dir.path().join("a.csv")).unwrap(),
+            |out| -> Result<()> {
+                out.write_all(b"a,b\n")?;
+                anyhow::bail!("a row could not be formatted")
+            },
+        )
+        .err()
+        .expect("the producer's error");
+        assert_eq!(e.to_string(), "a row could not be formatted");
+    }
 }
