@@ -87,8 +87,9 @@ pub struct Records<R> {
     newlines: u64,
     /// Whether the first bytes have been read (and a UTF-8 BOM skipped).
     started: bool,
-    /// Whether `core` has been fed: it skips a BOM only then, as at the
-    /// start of a file, and records after the first must keep theirs.
+    /// Whether `core` has read anything. csv_core skips a BOM at the start
+    /// of the first input it is given, which here can be a record in the
+    /// middle of the file: that first input is cut under three bytes.
     core_fed: bool,
     /// The records the fast path leaves, read field by field as csv reads them.
     core: csv_core::Reader,
