@@ -28,7 +28,6 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -354,7 +353,7 @@ fn shard(n: usize, rows: &[&Charge], config: &Config, dir: &Path) -> Result<Face
                 integer_into(&mut body, c.line);
                 body.push(b']');
             } else {
-                serde_json::to_writer(&mut body, cell)?;
+                json_string(&mut body, cell)?;
             }
         }
         body.push(b']');
@@ -454,7 +453,7 @@ fn ids_by_number(mut ids: Vec<u64>, len: usize, dir: &Path) -> Result<()> {
             let prefix = format!("{:0len$x}", first(&ids[0]));
             let ids: Vec<(u64, u32)> = ids.iter().map(|k| (k >> 16, (k & 0xffff) as u32)).collect();
             let text = ids_file(&prefix, &ids, |out, id| {
-                write!(out, "\"{id:012x}\"")?;
+                hex_id(out, *id);
                 Ok(())
             })?;
             write_ids(dir, &prefix, &text)
@@ -469,6 +468,31 @@ fn ids_by_text(mut ids: Vec<(&str, u32)>, len: usize, dir: &Path) -> Result<()> 
             let text = ids_file(p, ids, |out, id| Ok(serde_json::to_writer(out, id)?))?;
             write_ids(dir, p, &text)
         })
+}
+
+/// `"0123456789ab"`: the 12 hex digits of an id's 48 bits, quoted (a
+/// million of them: without the formatter).
+fn hex_id(out: &mut Vec<u8>, id: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'"'; 14];
+    for (i, digit) in text[1..13].iter_mut().enumerate() {
+        *digit = HEX[((id >> (44 - 4 * i)) & 0xf) as usize];
+    }
+    out.extend_from_slice(&text);
+}
+
+/// `text` as a JSON string. Most cells (ids, amounts) need no escape: those
+/// are written as they are, the others by serde_json.
+fn json_string(out: &mut Vec<u8>, text: &str) -> Result<()> {
+    // serde_json escapes only these: a quote, a backslash, control characters.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        Ok(serde_json::to_writer(out, text)?)
+    }
 }
 
 fn write_ids(dir: &Path, prefix: &str, text: &[u8]) -> Result<()> {
@@ -495,14 +519,17 @@ fn ids_file<K: PartialEq>(
         }
         id(&mut text, &group[0].0)?;
         match group {
-            [(_, one)] => write!(text, ":{one}")?,
+            [(_, one)] => {
+                text.push(b':');
+                integer_into(&mut text, u64::from(*one));
+            }
             many => {
                 text.extend_from_slice(b":[");
                 for (k, (_, n)) in many.iter().enumerate() {
                     if k > 0 {
                         text.push(b',');
                     }
-                    write!(text, "{n}")?;
+                    integer_into(&mut text, u64::from(*n));
                 }
                 text.push(b']');
             }
@@ -643,5 +670,36 @@ mod tests {
             ),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn cells_and_ids_are_written_as_serde_json_and_the_formatter_write_them() {
+        for text in [
+            "",
+            "0a1b2c3d4e5f",
+            "$1,234.56",
+            "-0.000001",
+            "12.50 CHF",
+            "€ 3,00",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "line\nbreak",
+            "\u{7f} del",
+            "\u{1f} unit separator",
+        ] {
+            let mut ours = Vec::new();
+            json_string(&mut ours, text).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(text).unwrap(),
+                "{text:?}"
+            );
+        }
+        for id in [0u64, 1, 0xabc, 0x0123_4567_89ab, (1 << 48) - 1] {
+            let mut ours = Vec::new();
+            hex_id(&mut ours, id);
+            assert_eq!(String::from_utf8(ours).unwrap(), format!("\"{id:012x}\""));
+        }
     }
 }
