@@ -356,7 +356,8 @@ fn read_text(
     // Decompressing, splitting records and counting lines run on their own
     // thread, a few batches ahead of the row checks here: a month imported
     // as one file still loads on two cores. Rows are checked in file order.
-    let (send, batches) = std::sync::mpsc::sync_channel::<Read>(4);
+    // Two batches queued keep both busy; each more holds some 3 MB.
+    let (send, batches) = std::sync::mpsc::sync_channel::<Read>(2);
     let (give_back, spare) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
         s.spawn(move || read_records(file, &send, &spare));
@@ -490,6 +491,9 @@ pub struct Table {
     unattributed: Arc<Attribution>,
     /// The dimensions of a row whose texts are not kept (`full` false).
     undescribed: Arc<Dimensions>,
+    /// The allocation a row's cells are listed in, kept empty between rows
+    /// (a million rows: a million allocations otherwise).
+    cells: Vec<&'static str>,
 }
 
 /// What a file's rows repeat: dimensions (by their texts) and the cells of
@@ -730,6 +734,7 @@ impl Table {
                 empty: strings.get(""),
                 unattributed: Arc::default(),
                 undescribed: Arc::default(),
+                cells: Vec::new(),
             }),
             None => Err(problems),
         }
@@ -863,20 +868,30 @@ impl Table {
             unattributed: &self.unattributed,
             undescribed: &self.undescribed,
         };
-        let cells = row.cells(record)?;
+        let mut cells = recycle(std::mem::take(&mut self.cells));
+        row.cells(record, &mut cells)?;
         let strings = match self.full {
             true => Some(strings),
             false => None,
         };
-        row.charge(
+        let charge = row.charge(
             &cells,
             &self.file_name,
             &self.source,
             &self.currency,
             strings,
             &mut self.repeats,
-        )
+        );
+        self.cells = recycle(cells);
+        charge
     }
+}
+
+/// An empty vector of borrowed texts, its allocation kept, for texts of
+/// another lifetime (collected in place: no allocation, nothing copied).
+fn recycle<'b>(mut cells: Vec<&str>) -> Vec<&'b str> {
+    cells.clear();
+    cells.into_iter().map(|_| "").collect()
 }
 
 /// A read error (a corrupt or truncated gzip stream, a disk failing) is
@@ -986,8 +1001,13 @@ impl RowCtx<'_> {
         Problem::cell(self.file, self.line, &self.header.names[col], message)
     }
 
-    /// The row's cells as text, or every reason they cannot be read.
-    fn cells<'r>(&self, record: &'r crate::records::Record) -> Result<Vec<&'r str>, Vec<Problem>> {
+    /// The row's cells as text (in `cells`, empty), or every reason they
+    /// cannot be read.
+    fn cells<'r>(
+        &self,
+        record: &'r crate::records::Record,
+        cells: &mut Vec<&'r str>,
+    ) -> Result<(), Vec<Problem>> {
         let want = self.header.names.len();
         if record.len() != want {
             return Err(vec![Problem::at(
@@ -996,11 +1016,11 @@ impl RowCtx<'_> {
                 format!("row has {} fields; the header has {want}", record.len()),
             )]);
         }
-        if let Some(cells) = Self::clean_cells(record) {
-            return Ok(cells);
+        if Self::clean_cells(record, cells) {
+            return Ok(());
         }
+        cells.clear();
         let mut problems = Vec::new();
-        let mut cells = Vec::with_capacity(want);
         for (i, raw) in record.iter().enumerate() {
             if raw.len() > MAX_CELL {
                 problems.push(self.problem(
@@ -1032,7 +1052,7 @@ impl RowCtx<'_> {
             }
         }
         if problems.is_empty() {
-            Ok(cells)
+            Ok(())
         } else {
             Err(problems)
         }
@@ -1040,22 +1060,28 @@ impl RowCtx<'_> {
 
     /// The cells of a row with nothing to report, checked all at once: the
     /// record's bytes are UTF-8 without a NUL, and each cell is short enough
-    /// and starts and ends on a character boundary. None: check cell by cell.
-    fn clean_cells(record: &crate::records::Record) -> Option<Vec<&str>> {
+    /// and starts and ends on a character boundary. False: check cell by
+    /// cell (`cells` may hold some).
+    fn clean_cells<'r>(record: &'r crate::records::Record, cells: &mut Vec<&'r str>) -> bool {
         // SIMD validation: a month is some 300 MB of text to check.
-        let all = simdutf8::basic::from_utf8(record.bytes()).ok()?;
+        let Ok(all) = simdutf8::basic::from_utf8(record.bytes()) else {
+            return false;
+        };
         if memchr::memchr(0, all.as_bytes()).is_some() {
-            return None;
+            return false;
         }
-        // Sized once: collecting an `Option` iterator grows the vector step by step.
-        let mut cells = Vec::with_capacity(record.len());
+        cells.reserve(record.len());
         for i in 0..record.len() {
-            let r = record.range(i)?;
-            let fits =
-                r.len() <= MAX_CELL && all.is_char_boundary(r.start) && all.is_char_boundary(r.end);
-            cells.push(fits.then(|| &all[r])?);
+            let Some(r) = record.range(i) else {
+                return false;
+            };
+            if r.len() > MAX_CELL || !all.is_char_boundary(r.start) || !all.is_char_boundary(r.end)
+            {
+                return false;
+            }
+            cells.push(&all[r]);
         }
-        Some(cells)
+        true
     }
 
     fn charge(
@@ -1340,6 +1366,17 @@ mod tests {
             let ids: Vec<&str> = rows.iter().map(|c| c.id.as_str()).collect();
             assert_eq!(ids, expected);
         }
+    }
+
+    #[test]
+    fn a_recycled_list_of_cells_keeps_its_allocation() {
+        let text = String::from("a,b");
+        let mut cells: Vec<&str> = Vec::with_capacity(40);
+        cells.extend(text.split(','));
+        let at = cells.as_ptr() as usize;
+        let again: Vec<&str> = recycle(cells);
+        assert!(again.is_empty());
+        assert_eq!((again.as_ptr() as usize, again.capacity()), (at, 40));
     }
 
     #[test]

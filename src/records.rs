@@ -21,7 +21,31 @@ use std::ops::Range;
 #[derive(Clone, Debug, Default)]
 pub struct Record {
     bytes: Vec<u8>,
-    fields: Vec<Range<usize>>,
+    /// Each field's start and end in `bytes`: 32 bits each, half the bytes
+    /// the loader's other thread reads of a record's places.
+    fields: Vec<[u32; 2]>,
+}
+
+/// The most bytes a record holds: its fields' places are 32 bits.
+const RECORD_MAX: usize = u32::MAX as usize;
+
+/// A record longer than `RECORD_MAX` bytes, as an error of the reading.
+fn too_long() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "a record longer than 4 GiB (an unclosed quote?)",
+    )
+}
+
+/// A place in a record; `start..end` within `RECORD_MAX`, as every caller
+/// checks.
+fn place(start: usize, end: usize) -> [u32; 2] {
+    debug_assert!(end <= RECORD_MAX);
+    [start as u32, end as u32]
+}
+
+fn range([start, end]: [u32; 2]) -> Range<usize> {
+    start as usize..end as usize
 }
 
 impl Record {
@@ -37,10 +61,16 @@ impl Record {
         self.fields.clear();
     }
 
-    pub fn push_field(&mut self, field: &[u8]) {
+    /// Add a field after the others; an error if the record would be
+    /// longer than 4 GiB.
+    pub fn push_field(&mut self, field: &[u8]) -> std::io::Result<()> {
         let start = self.bytes.len();
+        if start + field.len() > RECORD_MAX {
+            return Err(too_long());
+        }
         self.bytes.extend_from_slice(field);
-        self.fields.push(start..self.bytes.len());
+        self.fields.push(place(start, self.bytes.len()));
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -52,12 +82,12 @@ impl Record {
     }
 
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        self.fields.get(i).map(|r| &self.bytes[r.clone()])
+        self.fields.get(i).map(|&r| &self.bytes[range(r)])
     }
 
     /// Where field `i` lies in `bytes()`.
     pub fn range(&self, i: usize) -> Option<Range<usize>> {
-        self.fields.get(i).cloned()
+        self.fields.get(i).map(|&r| range(r))
     }
 
     /// Every field's bytes lie within these (with the line's commas and
@@ -67,7 +97,7 @@ impl Record {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.fields.iter().map(|r| &self.bytes[r.clone()])
+        self.fields.iter().map(|&r| &self.bytes[range(r)])
     }
 }
 
@@ -237,9 +267,11 @@ impl<R: Read> Records<R> {
                     let Some(text) = self.quoted(record.fields.len(), field, end) else {
                         return Fast::Other;
                     };
-                    record.fields.push(text.start - start..text.end - start);
+                    record
+                        .fields
+                        .push(place(text.start - start, text.end - start));
                 } else {
-                    record.fields.push(field - start..end - start);
+                    record.fields.push(place(field - start, end - start));
                 }
                 quote_before = false;
                 field = end + 1;
@@ -268,7 +300,7 @@ impl<R: Read> Records<R> {
                 let after = record.bytes.len();
                 record.bytes.extend_from_slice(&self.unescaped);
                 for (k, r) in self.unescaped_fields.drain(..) {
-                    record.fields[k] = after + r.start..after + r.end;
+                    record.fields[k] = place(after + r.start, after + r.end);
                 }
                 return Fast::Record;
             }
@@ -345,10 +377,13 @@ impl<R: Read> Records<R> {
                 ReadRecordResult::OutputFull => self.out.resize(self.out.len() * 2, 0),
                 ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
                 ReadRecordResult::Record => {
+                    if outlen > RECORD_MAX {
+                        return Err(too_long());
+                    }
                     record.bytes.extend_from_slice(&self.out[..outlen]);
                     let mut from = 0;
                     for &to in &self.ends[..endlen] {
-                        record.fields.push(from..to);
+                        record.fields.push(place(from, to));
                         from = to;
                     }
                     return Ok(true);

@@ -69,10 +69,14 @@ pub fn read(
         let from = sink.held();
         for i in 0..batch.height() {
             record.clear();
-            for t in &texts {
-                record.push_field(t.get(i).as_bytes());
-            }
             let line = (offset + i + 1) as u64;
+            if let Err(e) = texts
+                .iter()
+                .try_for_each(|t| record.push_field(t.get(i).as_bytes()))
+            {
+                problems.push(Problem::at(shown, line, e.to_string()));
+                continue;
+            }
             match table.row(line, &record, strings) {
                 Ok(c) => sink.row(c, &record),
                 Err(mut ps) => problems.append(&mut ps),
