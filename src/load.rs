@@ -524,6 +524,8 @@ struct Repeats {
     misses: usize,
     unrepeated: bool,
     extras: Extras,
+    /// The currency of the row before: most files have one.
+    currency: Option<Arc<str>>,
 }
 
 /// The cells of a file's columns ocb gives no meaning to: each column's
@@ -1170,9 +1172,14 @@ impl RowCtx<'_> {
             .map(|(_, c)| focus::trim(c))
             .unwrap_or(currency);
         let full = strings.is_some();
-        let currency = match strings.as_deref_mut() {
-            Some(strings) => strings.get(currency),
-            None => Arc::from(currency),
+        let currency = match (strings.as_deref_mut(), &repeats.currency) {
+            (Some(_), Some(last)) if **last == *currency => last.clone(),
+            (Some(strings), _) => {
+                let interned = strings.get(currency);
+                repeats.currency = Some(interned.clone());
+                interned
+            }
+            (None, _) => Arc::from(currency),
         };
         let mut get = |s: &str| match strings.as_deref_mut() {
             Some(strings) => strings.get(s),
