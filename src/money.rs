@@ -208,7 +208,8 @@ fn format_exact_into(out: &mut String, amount: Decimal, currency: &str) {
     }
 }
 
-/// Append `n` in decimal: a line number on each of a million rows.
+/// Append `n` in decimal: a line number on each of a million rows, the
+/// codes of the charge browser's cells (nine a row).
 pub fn integer_into(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
@@ -226,24 +227,60 @@ pub fn integer_into(out: &mut Vec<u8>, mut n: u64) {
 /// Append `d` as its `Display` writes it (every digit of its scale kept,
 /// `-` for a negative sign), without the formatter: a million rows' amounts.
 pub fn decimal_into(out: &mut String, d: Decimal) {
-    if d.is_sign_negative() {
+    let (negative, digits, whole, fraction) = decimal_parts(d);
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&digits[r]).unwrap_or_default();
+    if negative {
         out.push('-');
     }
+    out.push_str(text(whole));
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(text(fraction));
+    }
+}
+
+/// `decimal_into`, appended to bytes (charges.csv's rows: four amounts a row).
+pub fn decimal_bytes_into(out: &mut Vec<u8>, d: Decimal) {
+    let (negative, digits, whole, fraction) = decimal_parts(d);
+    if negative {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[whole]);
+    if !fraction.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(&digits[fraction]);
+    }
+}
+
+/// What `Display` writes for `d`, in parts: its sign, then its digits with
+/// where the whole part lies in them (`0` when it has none) and where the
+/// fraction lies (empty at scale 0).
+fn decimal_parts(
+    d: Decimal,
+) -> (
+    bool,
+    [u8; 40],
+    std::ops::Range<usize>,
+    std::ops::Range<usize>,
+) {
     let (digits, start) = mantissa_digits(d);
     let scale = d.scale() as usize;
     // Zeros before the digits, up to the scale (0.05 is 5 at scale 2).
-    let start = start.min(digits.len() - scale);
     let whole = digits.len() - scale;
-    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&digits[r]).unwrap_or_default();
-    out.push_str(if start == whole {
-        "0"
+    let start = start.min(whole);
+    // Without whole digits, the zero before the fraction: the digits are
+    // zeros before `start` (and the scale is at most 28).
+    let whole_part = if start == whole {
+        whole - 1..whole
     } else {
-        text(start..whole)
-    });
-    if scale > 0 {
-        out.push('.');
-        out.push_str(text(whole..digits.len()));
-    }
+        start..whole
+    };
+    (
+        d.is_sign_negative(),
+        digits,
+        whole_part,
+        whole..digits.len(),
+    )
 }
 
 pub fn format_whole(amount: Decimal, currency: &str) -> String {
@@ -620,10 +657,23 @@ mod tests {
             let m = i128::from(x as i64) >> (x % 60);
             cases.push(Decimal::from_i128_with_scale(m, (x % 29) as u32));
         }
+        let mut numbers = vec![0, u64::MAX];
+        for p in 0..20 {
+            let ten = 10u64.pow(p);
+            numbers.extend([ten - 1, ten, ten + 1, ten.saturating_mul(7)]);
+        }
+        for n in numbers {
+            let mut out = b"r".to_vec();
+            super::integer_into(&mut out, n);
+            assert_eq!(out, format!("r{n}").into_bytes());
+        }
         for d in cases {
             let mut out = String::new();
             super::decimal_into(&mut out, d);
             assert_eq!(out, d.to_string(), "{d:?}");
+            let mut bytes = b"x,".to_vec();
+            super::decimal_bytes_into(&mut bytes, d);
+            assert_eq!(bytes, format!("x,{d}").into_bytes(), "{d:?}");
         }
     }
 

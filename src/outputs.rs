@@ -71,7 +71,6 @@ pub fn charges_csv(
     let mut billed_on: Encoded<(usize, usize)> = Encoded::default();
     let mut layout = Layout::default();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut number = String::new();
     for (i, c) in charges.iter().enumerate() {
         // Rows come in file order, their dimensions' bytes from anywhere in
         // a table of some 80,000: asked for ahead, the slot then the bytes.
@@ -128,9 +127,7 @@ pub fn charges_csv(
         csv_field(&mut buf, c.currency.as_bytes());
         for v in [c.list, c.contracted, c.effective, c.billed] {
             buf.push(b',');
-            number.clear();
-            crate::money::decimal_into(&mut number, v);
-            buf.extend_from_slice(number.as_bytes());
+            crate::money::decimal_bytes_into(&mut buf, v);
         }
         if c.state == crate::charge::State::Billed {
             // By the attribution and currency the statement's key is made of.
