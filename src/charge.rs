@@ -112,41 +112,50 @@ pub struct Flag {
     pub holds: bool,
 }
 
+/// Fields in this order (`repr(C)`): what the charge browser shows of a
+/// row comes first, in the first `SHOWN` bytes. The browser visits a
+/// month's rows by project, out of memory order, and asks for each row's
+/// memory ahead (`charge_data::shard`): three cache lines of it, not all
+/// five of a charge.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Charge {
+    pub flags: Vec<Flag>,
     /// 12 hex digits (20 after a clash): kept inline, not on the heap.
     pub id: compact_str::CompactString,
     pub source: Arc<str>,
     /// Path relative to the repository root, for messages and charges.csv.
     pub file: Arc<str>,
-    pub line: u64,
-    pub billing_period_start: NaiveDate,
-    pub charge_period_start: Option<NaiveDate>,
-    pub billed: Decimal,
-    pub list: Decimal,
-    pub contracted: Decimal,
-    pub effective: Decimal,
-    pub has_list: bool,
     pub currency: Arc<str>,
-    pub consumed_quantity: Option<Decimal>,
     /// Shared by the rows of one file that describe their charge alike.
     pub dims: Arc<Dimensions>,
+    /// Shared by the rows attributed alike (`attribute::attribute`).
+    pub attribution: Arc<Attribution>,
+    pub line: u64,
+    pub billed: Decimal,
+    pub list: Decimal,
+    pub state: State,
+    pub has_list: bool,
+    pub contracted: Decimal,
+    pub effective: Decimal,
+    pub consumed_quantity: Option<Decimal>,
+    pub billing_period_start: NaiveDate,
+    pub charge_period_start: Option<NaiveDate>,
+    /// Index into the period's decisions, when one applies (32 bits: a
+    /// million charges are a million of these).
+    pub decision: Option<u32>,
+    /// Hash of the row's content without its occurrence index: equal for duplicates.
+    pub content: [u8; 16],
     /// None when the file has no columns ocb gives no meaning to; shared by
     /// rows whose cells are alike.
     pub extra: Option<Arc<Extra>>,
     pub tags: Tags,
-    /// Hash of the row's content without its occurrence index: equal for duplicates.
-    pub content: [u8; 16],
-    /// Shared by the rows attributed alike (`attribute::attribute`).
-    pub attribution: Arc<Attribution>,
-    pub flags: Vec<Flag>,
-    pub state: State,
-    /// Index into the period's decisions, when one applies (32 bits: a
-    /// million charges are a million of these).
-    pub decision: Option<u32>,
     /// Set on a correction to a closed period (see `correct`).
     pub origin: Option<Box<Origin>>,
 }
+
+/// The bytes of a `Charge` the charge browser reads: up to its state.
+pub const SHOWN: usize = std::mem::offset_of!(Charge, has_list);
 
 /// The text columns that describe a charge: what was used, where and how it
 /// is classed. The hourly rows of one resource repeat them, so rows share one

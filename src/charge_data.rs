@@ -324,7 +324,7 @@ fn shard(n: usize, rows: &[&Charge], config: &Config, dir: &Path) -> Result<Face
     for (i, c) in rows.iter().enumerate() {
         // Rows come by project, not in memory order.
         if let Some(ahead) = rows.get(i + PREFETCH) {
-            crate::memory::prefetch(*ahead);
+            crate::memory::prefetch_first(*ahead, crate::charge::SHOWN);
         }
         made.fill(c);
         let r = row(c, config, &made);

@@ -41,6 +41,14 @@ pub fn prefetch<T>(value: &T) {
     lines((value as *const T).cast(), std::mem::size_of::<T>());
 }
 
+/// Ask for the first `len` bytes of `value` only: what a pass over it reads.
+pub fn prefetch_first<T>(value: &T, len: usize) {
+    lines(
+        (value as *const T).cast(),
+        len.min(std::mem::size_of::<T>()),
+    );
+}
+
 /// Ask for what an `Arc` points to, its reference counts included (they
 /// lie just before the value): cloning it writes them.
 pub fn prefetch_arc<T>(value: &std::sync::Arc<T>) {
@@ -50,8 +58,8 @@ pub fn prefetch_arc<T>(value: &std::sync::Arc<T>) {
 }
 
 /// Every cache line of `len` bytes at `at` (up to 512), its last byte's
-/// too: a charge (272 bytes) spans five or six lines, and its state is in
-/// the last.
+/// too: bytes that do not start a line span one line more than their
+/// length in lines.
 fn lines(at: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
