@@ -673,7 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn cells_and_ids_are_written_as_serde_json_and_the_formatter_write_them() {
+    fn cells_and_ids_are_written_as_serde_json_and_the_formatter_would() {
         for text in [
             "",
             "0a1b2c3d4e5f",
